@@ -1,0 +1,27 @@
+# The two commands in the README. Both install missing system packages first.
+SWIFT ?= swift
+CONFIG ?= release
+BUILD_FLAGS = -c $(CONFIG) -Xswiftc -enable-testing
+BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path 2>/dev/null)/hindcast
+
+.PHONY: quickstart test build format lint
+
+build:
+	@scripts/bootstrap.sh
+	$(SWIFT) build $(BUILD_FLAGS) --product hindcast
+
+## Runs the main job: the quickstart pipeline on the embedded model.
+quickstart: build
+	scripts/quickstart.sh "$(BIN)"
+
+## Builds and runs every test (unit, gradient checks, crash/resume, CLI end to end).
+test:
+	@scripts/bootstrap.sh --test
+	$(SWIFT) build $(BUILD_FLAGS)
+	$(SWIFT) test $(BUILD_FLAGS) --parallel --num-workers 2
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests

@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+//
+// Layers, lowest first. A target may only depend on targets above it in this list; the compiler
+// enforces it because every dependency is declared here.
+//
+//   C shims            COpenBLAS, CZstd, CSandbox
+//   HindcastSupport    errors, seeded RNG, hashing, JSON helpers (no dependencies)
+//   HindcastKernels    GEMM wrappers over OpenBLAS with naive references, vector kernels
+//   HindcastStorage    atomic files, zstd, JSONL shards, safetensors, manifests
+//   HindcastModel      tokenizer, transformer forward/backward, losses, KV-cache sampler
+//   HindcastTraining   AdamW, schedules, trainer state, checkpoints, corpus loading
+//   HindcastTasks      task families, executors, critics, checker sandbox
+//   HindcastMemory     experiential memory store
+//   HindcastPipeline   stages, specs, runner, objectives, experiments, reports
+//   HindcastCLI        argument parsing only; calls the libraries
+//   hindcast           the executable
+import PackageDescription
+
+let package = Package(
+  name: "Hindcast",
+  products: [
+    .executable(name: "hindcast", targets: ["hindcast"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+      providers: [.apt(["libzstd-dev"])]),
+    .target(name: "CSandbox", path: "Sources/CSandbox"),
+    .target(name: "HindcastSupport"),
+    .target(name: "HindcastKernels", dependencies: ["COpenBLAS"]),
+    .target(name: "HindcastStorage", dependencies: ["CZstd", "HindcastSupport"]),
+    .target(
+      name: "HindcastModel",
+      dependencies: ["HindcastKernels", "HindcastStorage", "HindcastSupport"]),
+    .target(
+      name: "HindcastTraining",
+      dependencies: ["HindcastModel", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
+    .target(name: "HindcastTasks", dependencies: ["CSandbox", "HindcastSupport"]),
+    .target(name: "HindcastMemory", dependencies: ["HindcastStorage", "HindcastSupport"]),
+    .target(
+      name: "HindcastPipeline",
+      dependencies: [
+        "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastMemory",
+        "HindcastStorage", "HindcastSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "HindcastCLI",
+      dependencies: [
+        "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks",
+        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .executableTarget(name: "hindcast", dependencies: ["HindcastCLI"]),
+    .testTarget(name: "HindcastSupportTests", dependencies: ["HindcastSupport"]),
+    .testTarget(name: "HindcastKernelsTests", dependencies: ["HindcastKernels"]),
+    .testTarget(name: "HindcastStorageTests", dependencies: ["HindcastStorage", "HindcastSupport"]),
+    .testTarget(
+      name: "HindcastModelTests",
+      dependencies: ["HindcastModel", "HindcastTraining", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
+    .testTarget(name: "HindcastTasksTests", dependencies: ["HindcastTasks", "HindcastSupport"]),
+    .testTarget(name: "HindcastMemoryTests", dependencies: ["HindcastMemory", "HindcastStorage", "HindcastSupport"]),
+    .testTarget(
+      name: "HindcastPipelineTests",
+      dependencies: ["HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport"]),
+    .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

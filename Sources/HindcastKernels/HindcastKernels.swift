@@ -1,0 +1,1 @@
+// The HindcastKernels module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// The HindcastMemory module. See docs/architecture.md.

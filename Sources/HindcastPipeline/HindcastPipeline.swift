@@ -1,0 +1,1 @@
+// The HindcastPipeline module. See docs/architecture.md.

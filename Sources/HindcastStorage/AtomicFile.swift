@@ -1,0 +1,91 @@
+import Foundation
+import HindcastSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Crash-safe file replacement: data goes to a temporary file in the same directory, is flushed
+/// to disk (`fsync`), renamed over the destination, and the directory entry is flushed too. A
+/// reader therefore sees either the old file or the complete new one, never a torn file.
+///
+/// Temporary files are named `.NAME.tmp-PID`; leftovers from a killed process are harmless and
+/// are removed by `removeStaleTemporaries(in:)`.
+public enum AtomicFile {
+  /// Atomically replaces (or creates) `path` with `bytes`. Parent directories are created.
+  public static func write(_ bytes: [UInt8], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let directory = url.deletingLastPathComponent().path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw HindcastError(.ioFailure, "cannot create file: \(errnoText())", location: temporary)
+    }
+    var ok = false
+    defer {
+      if !ok { unlink(temporary) }
+    }
+    do {
+      defer { close(fd) }
+      try writeAll(fd, bytes, path: temporary)
+      guard fsync(fd) == 0 else {
+        throw HindcastError(.ioFailure, "fsync failed: \(errnoText())", location: temporary)
+      }
+    }
+    guard rename(temporary, path) == 0 else {
+      throw HindcastError(.ioFailure, "cannot rename into place: \(errnoText())", location: path)
+    }
+    ok = true
+    syncDirectory(directory)
+  }
+
+  /// Atomically writes UTF-8 text.
+  public static func write(text: String, to path: String) throws {
+    try write(Array(text.utf8), to: path)
+  }
+
+  /// Removes `.NAME.tmp-*` files left behind by killed writers in `directory`.
+  public static func removeStaleTemporaries(in directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
+      unlink(directory + "/" + name)
+    }
+  }
+
+  /// Flushes a directory entry so that a completed rename survives a power loss.
+  public static func syncDirectory(_ directory: String) {
+    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
+  }
+
+  /// Reads a whole file, with an error that names it when it is missing or unreadable.
+  public static func read(_ path: String) throws -> [UInt8] {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw HindcastError(.missingFile, "file not found", location: path)
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw HindcastError(.ioFailure, "cannot read file", location: path)
+    }
+    return [UInt8](data)
+  }
+
+  static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    try bytes.withUnsafeBytes { buffer in
+      var offset = 0
+      while offset < buffer.count {
+        let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        if n < 0 {
+          if errno == EINTR { continue }
+          throw HindcastError(.ioFailure, "write failed: \(errnoText())", location: path)
+        }
+        offset += n
+      }
+    }
+  }
+
+  static func errnoText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,1 @@
+// The HindcastStorage module. See docs/architecture.md.

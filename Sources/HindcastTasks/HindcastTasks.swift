@@ -1,0 +1,1 @@
+// The HindcastTasks module. See docs/architecture.md.

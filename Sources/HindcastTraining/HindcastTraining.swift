@@ -1,0 +1,1 @@
+// The HindcastTraining module. See docs/architecture.md.
