@@ -70,7 +70,8 @@ private func files(in directory: String) throws -> [String: [UInt8]] {
     // Writing the loaded checkpoint again gives identical bytes, and replaces the old one.
     let before = try files(in: path)
     try CheckpointIO.write(loaded, to: path)
-    #expect(try files(in: path) == before)
+    let unchanged = try files(in: path) == before
+    #expect(unchanged, "rewriting a loaded checkpoint changed its bytes")
     let siblings = try FileManager.default.contentsOfDirectory(atPath: root)
     #expect(siblings == ["ckpt"], "no temporary or old directories remain: \(siblings)")
 
