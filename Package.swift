@@ -65,12 +65,17 @@ let package = Package(
     .testTarget(name: "HindcastStorageTests", dependencies: ["HindcastStorage", "HindcastSupport"]),
     .testTarget(
       name: "HindcastModelTests",
-      dependencies: ["HindcastModel", "HindcastTraining", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
+      dependencies: [
+        "HindcastModel", "HindcastTraining", "HindcastKernels", "HindcastStorage", "HindcastSupport",
+      ]),
     .testTarget(name: "HindcastTasksTests", dependencies: ["HindcastTasks", "HindcastSupport"]),
-    .testTarget(name: "HindcastMemoryTests", dependencies: ["HindcastMemory", "HindcastStorage", "HindcastSupport"]),
+    .testTarget(
+      name: "HindcastMemoryTests", dependencies: ["HindcastMemory", "HindcastStorage", "HindcastSupport"]),
     .testTarget(
       name: "HindcastPipelineTests",
-      dependencies: ["HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport"]),
+      dependencies: [
+        "HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport",
+      ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
   ],
   swiftLanguageModes: [.v5]

@@ -54,7 +54,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
     try require(
       (Tokenizer.vocabSize...1_048_576).contains(vocabSize), CodingKeys.vocabSize.rawValue,
-      "in \(Tokenizer.vocabSize)...1048576 (the tokenizer needs \(Tokenizer.vocabSize) ids); got \(vocabSize)")
+      "in \(Tokenizer.vocabSize)...1048576 (the tokenizer needs \(Tokenizer.vocabSize) ids); got \(vocabSize)"
+    )
     try require(
       (2...16_384).contains(contextLength), CodingKeys.contextLength.rawValue,
       "in 2...16384; got \(contextLength)")

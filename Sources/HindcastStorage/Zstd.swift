@@ -101,10 +101,13 @@ public enum Zstd {
   }
 
   @discardableResult
-  static func check(_ code: Int, _ action: String, _ what: String? = nil, isDictionary: Bool = false) throws -> Int {
+  static func check(_ code: Int, _ action: String, _ what: String? = nil, isDictionary: Bool = false) throws
+    -> Int
+  {
     let failed = isDictionary ? ZDICT_isError(code) != 0 : ZSTD_isError(code) != 0
     if failed {
-      let name = isDictionary ? String(cString: ZDICT_getErrorName(code)) : String(cString: ZSTD_getErrorName(code))
+      let name =
+        isDictionary ? String(cString: ZDICT_getErrorName(code)) : String(cString: ZSTD_getErrorName(code))
       let kind: HindcastError.Code = action == "decompress" ? .corruptFile : .compression
       throw HindcastError(kind, "zstd \(action) failed: \(name)", location: what)
     }

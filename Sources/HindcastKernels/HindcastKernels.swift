@@ -1,1 +1,0 @@
-// The HindcastKernels module. See docs/architecture.md.

@@ -1,0 +1,228 @@
+import HindcastKernels
+import HindcastSupport
+
+/// The embedded decoder-only transformer: token and position embeddings, pre-LayerNorm blocks of
+/// causal multi-head attention and a GELU MLP, a final LayerNorm and an output projection tied to
+/// the token embedding. Forward and backward passes are hand-written over the flat parameter
+/// buffer described by `ParameterLayout`; every matrix product goes through `cblas_sgemm`.
+///
+/// Ownership and threading: a `Transformer` owns its parameters, gradients and activation
+/// buffers and is not thread-safe. Activation buffers are allocated once per batch shape
+/// `(B, T)` and reused; calling `forward` with a new shape reallocates them.
+public final class Transformer {
+  public let config: ModelConfig
+  public let layout: ParameterLayout
+  /// All weights, laid out by `layout`. (P)
+  public var parameters: [Float]
+  /// Gradients of the loss with respect to `parameters`, accumulated by `backward`. (P)
+  public var gradients: [Float]
+  var activations: Activations?
+
+  /// A model with GPT-2 style initialization: weights ~ N(0, 0.02), residual projections scaled
+  /// by 1/sqrt(2L), LayerNorm gains 1 and biases 0.
+  public init(config: ModelConfig, seed: UInt64) throws {
+    try config.validate()
+    self.config = config
+    layout = ParameterLayout(config: config)
+    parameters = [Float](repeating: 0, count: layout.totalCount)
+    gradients = [Float](repeating: 0, count: layout.totalCount)
+    var rng = SeededRandom(seed: seed)
+    let residualScale = 0.02 / Float(2 * config.layers).squareRoot()
+    for entry in layout.entries {
+      let isGain =
+        entry.name.hasSuffix("ln1.weight") || entry.name.hasSuffix("ln2.weight")
+        || entry.name == "lnf.weight"
+      let isResidualProjection =
+        entry.name.hasSuffix("attn.proj.weight") || entry.name.hasSuffix("mlp.proj.weight")
+      for i in entry.offset..<(entry.offset + entry.count) {
+        if isGain {
+          parameters[i] = 1
+        } else if entry.shape.count == 2 {
+          parameters[i] = rng.nextGaussian() * (isResidualProjection ? residualScale : 0.02)
+        }
+      }
+    }
+  }
+
+  /// A model with the given weights. Throws if the count does not match the config's layout.
+  public init(config: ModelConfig, parameters: [Float]) throws {
+    try config.validate()
+    self.config = config
+    layout = ParameterLayout(config: config)
+    guard parameters.count == layout.totalCount else {
+      throw HindcastError(
+        .shapeMismatch, "expected \(layout.totalCount) parameters for this config, got \(parameters.count)")
+    }
+    self.parameters = parameters
+    gradients = [Float](repeating: 0, count: layout.totalCount)
+  }
+
+  /// Sets every gradient to zero.
+  public func zeroGradients() {
+    gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+  }
+
+  func activations(batch: Int, length: Int) -> Activations {
+    if let existing = activations, existing.batch == batch, existing.length == length { return existing }
+    let fresh = Activations(config: config, batch: batch, length: length)
+    activations = fresh
+    return fresh
+  }
+
+  /// Runs the model on `tokens (B, T)`, row-major, and calls `body` with the logits `(B, T, V)`.
+  /// Ids must be in `0..<vocabSize` and `T <= contextLength`; shorter sequences are padded by the
+  /// caller (causal attention makes right padding harmless). The logits stay valid until the next
+  /// call and are the input of `backward`.
+  public func forward<R>(
+    tokens: [Int32], batch: Int, length: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R
+  ) throws -> R {
+    try checkTokens(tokens, batch: batch, length: length)
+    let act = activations(batch: batch, length: length)
+    parameters.withUnsafeBufferPointer { p in
+      runForward(p.baseAddress!, tokens: tokens, act: act)
+    }
+    return try body(UnsafeBufferPointer(start: act.logits.pointer, count: act.logits.count))
+  }
+
+  /// Backpropagates `dlogits (B, T, V)` — written by `body` into the zeroed buffer it receives —
+  /// through the most recent `forward`, accumulating into `gradients`.
+  public func backward(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+    guard let act = activations else {
+      throw HindcastError(.internalInvariant, "backward called before forward")
+    }
+    act.dlogits.zero()
+    try body(act.dlogits.buffer)
+    parameters.withUnsafeBufferPointer { p in
+      gradients.withUnsafeMutableBufferPointer { g in
+        runBackward(p.baseAddress!, g.baseAddress!, act: act)
+      }
+    }
+  }
+
+  func checkTokens(_ tokens: [Int32], batch: Int, length: Int) throws {
+    guard batch > 0, length > 0, tokens.count == batch * length else {
+      throw HindcastError(
+        .invalidInput, "token buffer has \(tokens.count) ids, expected batch \(batch) x length \(length)")
+    }
+    guard length <= config.contextLength else {
+      throw HindcastError(
+        .invalidInput, "sequence length \(length) exceeds the model's context of \(config.contextLength)",
+        hint: "shorten the input or use a model with a longer context_length")
+    }
+    if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+      throw HindcastError(.invalidInput, "token id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
+    }
+  }
+
+  private func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
+    let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
+    let n = b * t
+    // Embedding: residual[0] (N, C) = wte[token] + wpe[position]
+    act.tokens = tokens
+    let x0 = act.residual[0].pointer
+    for row in 0..<n {
+      let token = Int(tokens[row])
+      let pos = row % t
+      let out = x0 + row * c
+      let te = p + layout.wte + token * c
+      let pe = p + layout.wpe + pos * c
+      for i in 0..<c { out[i] = te[i] + pe[i] }
+    }
+    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    for (l, w) in layout.blocks.enumerated() {
+      let input = act.residual[l].pointer
+      LayerNorm.forward(
+        out: act.ln1[l].pointer, mean: act.ln1Mean[l].pointer, rstd: act.ln1Rstd[l].pointer, x: input,
+        weight: p + w.ln1Weight, bias: p + w.ln1Bias, rows: n, width: c)
+      Linear.forward(
+        y: act.qkv[l].pointer, x: act.ln1[l].pointer, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n,
+        inputs: c, outputs: 3 * c)
+      Attention.forward(
+        out: act.attnOut[l].pointer, probs: act.probs[l].pointer, qkv: act.qkv[l].pointer, shape: shape)
+      let mid = act.residualMid[l].pointer
+      Linear.forward(
+        y: mid, x: act.attnOut[l].pointer, weight: p + w.projWeight, bias: p + w.projBias, rows: n, inputs: c,
+        outputs: c)
+      for i in 0..<(n * c) { mid[i] += input[i] }
+      LayerNorm.forward(
+        out: act.ln2[l].pointer, mean: act.ln2Mean[l].pointer, rstd: act.ln2Rstd[l].pointer, x: mid,
+        weight: p + w.ln2Weight, bias: p + w.ln2Bias, rows: n, width: c)
+      Linear.forward(
+        y: act.fcPre[l].pointer, x: act.ln2[l].pointer, weight: p + w.fcWeight, bias: p + w.fcBias, rows: n,
+        inputs: c, outputs: h)
+      GELU.forward(out: act.fcAct[l].pointer, x: act.fcPre[l].pointer, count: n * h)
+      let next = act.residual[l + 1].pointer
+      Linear.forward(
+        y: next, x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, bias: p + w.fcProjBias, rows: n,
+        inputs: h, outputs: c)
+      for i in 0..<(n * c) { next[i] += mid[i] }
+    }
+    LayerNorm.forward(
+      out: act.lnf.pointer, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer,
+      x: act.residual[config.layers].pointer, weight: p + layout.lnfWeight, bias: p + layout.lnfBias, rows: n,
+      width: c)
+    // logits (N, V) = lnf (N, C) wte^T (C, V)
+    Linear.forward(
+      y: act.logits.pointer, x: act.lnf.pointer, weight: p + layout.wte, bias: nil, rows: n, inputs: c,
+      outputs: v)
+  }
+
+  private func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
+    let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
+    let n = b * t
+    let dres = act.dresidual.pointer
+    // Output projection (tied): dlnf = dlogits wte; dwte += dlogits^T lnf
+    Linear.backward(
+      dx: act.dnorm.pointer, dweight: g + layout.wte, dbias: nil, dy: act.dlogits.pointer, x: act.lnf.pointer,
+      weight: p + layout.wte, rows: n, inputs: c, outputs: v)
+    act.dresidual.zero()
+    LayerNorm.backward(
+      dx: dres, dweight: g + layout.lnfWeight, dbias: g + layout.lnfBias, dout: act.dnorm.pointer,
+      x: act.residual[config.layers].pointer, weight: p + layout.lnfWeight, mean: act.lnfMean.pointer,
+      rstd: act.lnfRstd.pointer, rows: n, width: c)
+    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    for l in stride(from: config.layers - 1, through: 0, by: -1) {
+      let w = layout.blocks[l]
+      // dres holds d(residual[l+1]); the MLP branch and the skip both receive it.
+      act.dfcPre.zero()
+      Linear.backward(
+        dx: act.dfcAct.pointer, dweight: g + w.fcProjWeight, dbias: g + w.fcProjBias, dy: dres,
+        x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, rows: n, inputs: h, outputs: c)
+      GELU.backward(dx: act.dfcPre.pointer, x: act.fcPre[l].pointer, dout: act.dfcAct.pointer, count: n * h)
+      Linear.backward(
+        dx: act.dnorm.pointer, dweight: g + w.fcWeight, dbias: g + w.fcBias, dy: act.dfcPre.pointer,
+        x: act.ln2[l].pointer, weight: p + w.fcWeight, rows: n, inputs: c, outputs: h)
+      LayerNorm.backward(
+        dx: dres, dweight: g + w.ln2Weight, dbias: g + w.ln2Bias, dout: act.dnorm.pointer,
+        x: act.residualMid[l].pointer, weight: p + w.ln2Weight, mean: act.ln2Mean[l].pointer,
+        rstd: act.ln2Rstd[l].pointer, rows: n, width: c)
+      // dres now holds d(residualMid[l]); the attention branch and the skip both receive it.
+      Linear.backward(
+        dx: act.dattn.pointer, dweight: g + w.projWeight, dbias: g + w.projBias, dy: dres,
+        x: act.attnOut[l].pointer, weight: p + w.projWeight, rows: n, inputs: c, outputs: c)
+      Attention.backward(
+        dqkv: act.dqkv.pointer, dout: act.dattn.pointer, qkv: act.qkv[l].pointer, probs: act.probs[l].pointer,
+        scratch: act.dscores.pointer, shape: shape)
+      Linear.backward(
+        dx: act.dnorm.pointer, dweight: g + w.qkvWeight, dbias: g + w.qkvBias, dy: act.dqkv.pointer,
+        x: act.ln1[l].pointer, weight: p + w.qkvWeight, rows: n, inputs: c, outputs: 3 * c)
+      LayerNorm.backward(
+        dx: dres, dweight: g + w.ln1Weight, dbias: g + w.ln1Bias, dout: act.dnorm.pointer,
+        x: act.residual[l].pointer, weight: p + w.ln1Weight, mean: act.ln1Mean[l].pointer,
+        rstd: act.ln1Rstd[l].pointer, rows: n, width: c)
+    }
+    // Embeddings: dres holds d(residual[0]).
+    for row in 0..<n {
+      let token = Int(act.tokens[row])
+      let pos = row % t
+      let dte = g + layout.wte + token * c
+      let dpe = g + layout.wpe + pos * c
+      let d = dres + row * c
+      for i in 0..<c {
+        dte[i] += d[i]
+        dpe[i] += d[i]
+      }
+    }
+  }
+
+}
