@@ -179,12 +179,20 @@ public enum GradientClipping {
   }
 }
 
-/// Throws `.invalidConfig` naming `field` when `ok` is false.
+/// The `hindcast train-lm` option that sets each training field, for error hints.
+let trainingFieldOptions: [String: String] = [
+  "steps": "--steps", "batch_size": "--batch", "sequence_length": "--seq", "learning_rate": "--lr",
+  "warmup_steps": "--warmup", "final_lr_fraction": "--final-lr-fraction", "weight_decay": "--weight-decay",
+  "clip_norm": "--clip",
+]
+
+/// Throws `.invalidConfig` naming `field` (and its command-line option) when `ok` is false.
 func requireField(_ ok: Bool, _ field: String, _ range: String, _ source: String?) throws {
   if !ok {
+    let option = trainingFieldOptions[field].map { " (option \($0))" } ?? ""
     throw HindcastError(
       .invalidConfig, "training setting '\(field)' must be \(range)", location: source,
-      hint: "fix '\(field)'")
+      hint: "fix '\(field)'\(option)")
   }
 }
 

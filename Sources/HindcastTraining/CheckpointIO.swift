@@ -174,6 +174,12 @@ public enum CheckpointIO {
     return try readWeights(directory, done: readDone(directory, required: false))
   }
 
+  /// Reads and validates a model config JSON file (the `config.json` format). Throws
+  /// `.invalidConfig` naming the file and the field for malformed or out-of-range values.
+  public static func readModelConfig(_ path: String) throws -> ModelConfig {
+    try decodeModelConfig(AtomicFile.read(path), path: path)
+  }
+
   /// True when `directory` holds a `DONE` marker (the checkpoint was completely written).
   public static func isComplete(_ directory: String) -> Bool {
     FileManager.default.fileExists(atPath: normalized(directory) + "/" + FileName.done)
@@ -207,15 +213,7 @@ public enum CheckpointIO {
 
   static func readWeights(_ directory: String, done: DoneMarker?) throws -> ModelWeights {
     let configPath = directory + "/" + FileName.config
-    let configBytes = try readVerified(configPath, done: done)
-    let config: ModelConfig
-    do {
-      config = try JSONDecoder().decode(ModelConfig.self, from: Data(configBytes))
-    } catch {
-      throw HindcastError(
-        .corruptFile, "invalid model config: \(JSONLines.describe(error))", location: configPath)
-    }
-    try config.validate(source: configPath)
+    let config = try decodeModelConfig(readVerified(configPath, done: done), path: configPath)
     let modelPath = directory + "/" + FileName.model
     let file = try SafeTensors.decode(readVerified(modelPath, done: done), path: modelPath)
     if let version = file.metadata["format_version"] {
@@ -229,6 +227,21 @@ public enum CheckpointIO {
       parameters.replaceSubrange(entry.offset..<(entry.offset + entry.count), with: values)
     }
     return try ModelWeights(config: config, parameters: parameters)
+  }
+
+  static func decodeModelConfig(_ bytes: [UInt8], path: String) throws -> ModelConfig {
+    let config: ModelConfig
+    do {
+      config = try JSONDecoder().decode(ModelConfig.self, from: Data(bytes))
+    } catch {
+      throw HindcastError(
+        .invalidConfig, "invalid model config: \(JSONLines.describe(error))", location: path,
+        hint:
+          "a model config is a JSON object with vocab_size, context_length, layers, width, heads, mlp_multiplier"
+      )
+    }
+    try config.validate(source: path)
+    return config
   }
 
   /// Throws `.shapeMismatch` listing the missing and unexpected tensor names of `file`.

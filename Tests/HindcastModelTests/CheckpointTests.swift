@@ -169,7 +169,7 @@ private func files(in directory: String) throws -> [String: [UInt8]] {
     try AtomicFile.write(JSONEncoder().encode(invalid).map { $0 }, to: path + "/config.json")
     expectError(.invalidConfig, ["ckpt/config.json", "'heads'"]) { _ = try CheckpointIO.readWeights(path) }
     try AtomicFile.write(text: "{\"layers\": 1}", to: path + "/config.json")
-    expectError(.corruptFile, ["ckpt/config.json", "missing field"]) {
+    expectError(.invalidConfig, ["ckpt/config.json", "missing field"]) {
       _ = try CheckpointIO.readWeights(path)
     }
   }
