@@ -67,7 +67,8 @@ public struct AdamWState: Sendable, Equatable {
 ///     m = b1 m + (1 - b1) g            v = b2 v + (1 - b2) g^2
 ///     p -= lr * ( m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)  +  wd * p )   (wd only if decayed)
 ///
-/// Deterministic: a serial loop, so the same inputs give the same bits. Not thread-safe.
+/// (the bias corrections are applied as multiplications by their reciprocals). Deterministic: a
+/// fixed element-wise order, so the same inputs give the same bits. Not thread-safe.
 public struct AdamW: Sendable {
   public let config: AdamWConfig
   public var state: AdamWState
@@ -121,29 +122,58 @@ public struct AdamW: Sendable {
         "AdamW got \(parameters.count) parameters and \(gradients.count) gradients for \(count) moments")
     }
     state.step += 1
+    guard count > 0 else { return }
     let t = Double(state.step)
     let beta1 = config.beta1
     let beta2 = config.beta2
     let correction1 = Float(1 - pow(Double(beta1), t))
     let correction2 = Float(1 - pow(Double(beta2), t))
     let epsilon = config.epsilon
+    let inverse1 = 1 / correction1
+    let inverse2 = 1 / correction2
     let decay = config.weightDecay
     let segments = self.segments
     parameters.withUnsafeMutableBufferPointer { p in
       gradients.withUnsafeBufferPointer { g in
         state.m.withUnsafeMutableBufferPointer { m in
           state.v.withUnsafeMutableBufferPointer { v in
+            guard let pp = UnsafeMutableRawPointer(p.baseAddress), let gp = UnsafeRawPointer(g.baseAddress),
+              let mp = UnsafeMutableRawPointer(m.baseAddress), let vp = UnsafeMutableRawPointer(v.baseAddress)
+            else { return }
+            // Eight lanes at a time, then a scalar tail with the same per-element arithmetic
+            // (element-wise IEEE operations, so both give identical bits).
+            typealias Lane = SIMD8<Float>
             for segment in segments {
               let segmentDecay: Float = segment.decayed ? decay : 0
-              for i in segment.range {
+              var i = segment.range.lowerBound
+              let end = segment.range.upperBound
+              while i + 8 <= end {
+                let offset = i * 4
+                let gradient = gp.loadUnaligned(fromByteOffset: offset, as: Lane.self)
+                let mi =
+                  beta1 * mp.loadUnaligned(fromByteOffset: offset, as: Lane.self) + (1 - beta1) * gradient
+                let vi =
+                  beta2 * vp.loadUnaligned(fromByteOffset: offset, as: Lane.self) + (1 - beta2) * gradient
+                  * gradient
+                mp.storeBytes(of: mi, toByteOffset: offset, as: Lane.self)
+                vp.storeBytes(of: vi, toByteOffset: offset, as: Lane.self)
+                let old = pp.loadUnaligned(fromByteOffset: offset, as: Lane.self)
+                let mHat = mi * inverse1
+                let vHat = vi * inverse2
+                let step = learningRate * (mHat / (vHat.squareRoot() + epsilon) + segmentDecay * old)
+                pp.storeBytes(of: old - step, toByteOffset: offset, as: Lane.self)
+                i += 8
+              }
+              while i < end {
                 let gradient = g[i]
                 let mi = beta1 * m[i] + (1 - beta1) * gradient
                 let vi = beta2 * v[i] + (1 - beta2) * gradient * gradient
                 m[i] = mi
                 v[i] = vi
-                let mHat = mi / correction1
-                let vHat = vi / correction2
+                let mHat = mi * inverse1
+                let vHat = vi * inverse2
                 p[i] -= learningRate * (mHat / (vHat.squareRoot() + epsilon) + segmentDecay * p[i])
+                i += 1
               }
             }
           }
@@ -155,12 +185,29 @@ public struct AdamW: Sendable {
 
 /// Global-norm gradient clipping, as `torch.nn.utils.clip_grad_norm_`.
 public enum GradientClipping {
-  /// The L2 norm of all `gradients` (accumulated in double precision, serially).
+  /// The L2 norm of all `gradients`, accumulated in double precision in four interleaved
+  /// partial sums (a fixed order, so the result is deterministic).
   public static func globalNorm(_ gradients: [Float]) -> Float {
     gradients.withUnsafeBufferPointer { g in
-      var sum = 0.0
-      for value in g { sum += Double(value) * Double(value) }
-      return Float(sum.squareRoot())
+      var sums = (0.0, 0.0, 0.0, 0.0)
+      let blocked = g.count & ~3
+      var i = 0
+      while i < blocked {
+        let a = Double(g[i])
+        let b = Double(g[i + 1])
+        let c = Double(g[i + 2])
+        let d = Double(g[i + 3])
+        sums.0 += a * a
+        sums.1 += b * b
+        sums.2 += c * c
+        sums.3 += d * d
+        i += 4
+      }
+      while i < g.count {
+        sums.0 += Double(g[i]) * Double(g[i])
+        i += 1
+      }
+      return Float(((sums.0 + sums.1) + (sums.2 + sums.3)).squareRoot())
     }
   }
 

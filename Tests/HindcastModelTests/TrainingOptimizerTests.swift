@@ -76,6 +76,24 @@ import Testing
     #expect(layout.entries.contains { $0.isDecayed } && layout.entries.contains { !$0.isDecayed })
   }
 
+  @Test func vectorAndScalarPathsGiveIdenticalBits() throws {
+    // One decayed range of 21 values (two 8-lane blocks and a tail of 5) against the same values
+    // split into ranges of 3, 7 and 11 (tails everywhere).
+    let count = 21
+    let gradientSteps = (0..<3).map { TrainingTestSupport.randomValues(count, seed: 20 + UInt64($0)) }
+    func run(_ ranges: [Range<Int>]) throws -> [UInt32] {
+      var optimizer = try AdamW(
+        config: AdamWConfig(weightDecay: 0.3), parameterCount: count, decayedRanges: ranges)
+      var parameters = TrainingTestSupport.randomValues(count, seed: 3)
+      for gradients in gradientSteps {
+        try optimizer.update(parameters: &parameters, gradients: gradients, learningRate: 0.01)
+      }
+      return parameters.map(\.bitPattern) + optimizer.state.m.map(\.bitPattern)
+        + optimizer.state.v.map(\.bitPattern)
+    }
+    #expect(try run([0..<21]) == run([0..<3, 3..<10, 10..<21]))
+  }
+
   @Test func adamWRejectsMismatchedBuffers() throws {
     #expect(throws: HindcastError.self) {
       try AdamW(config: AdamWConfig(), parameterCount: 4, decayedRanges: [2..<6])
@@ -101,6 +119,8 @@ import Testing
     var off: [Float] = [30, 40]
     #expect(GradientClipping.clip(&off, maxNorm: 0) == 50)
     #expect(off == [30, 40])
+    let odd: [Float] = [1, 2, 3, 4, 5, 6, 7]
+    #expect(abs(GradientClipping.globalNorm(odd) - Float(140.0.squareRoot())) < 1e-5)
     var broken: [Float] = [.nan, 1]
     #expect(GradientClipping.clip(&broken, maxNorm: 1).isNaN)
   }
