@@ -80,7 +80,8 @@ public enum CheckpointIO {
         },
         metadata: [
           "format": formatName, "format_version": String(formatVersion),
-          "config": String(decoding: configJSON, as: UTF8.self),
+          "config": String(
+            decoding: try encodeJSON(weights.config, what: FileName.config, pretty: false), as: UTF8.self),
         ], location: temporary + "/" + FileName.model))
     try put(FileName.config, configJSON + [0x0A])
     if let training = checkpoint.training {
@@ -324,9 +325,10 @@ public enum CheckpointIO {
     StableHash.hex(bytes.withUnsafeBufferPointer { StableHash.fnv1a64(bytes: $0) })
   }
 
-  static func encodeJSON<T: Encodable>(_ value: T, what: String) throws -> [UInt8] {
+  static func encodeJSON<T: Encodable>(_ value: T, what: String, pretty: Bool = true) throws -> [UInt8] {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.outputFormatting =
+      pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys]
     do {
       return try [UInt8](encoder.encode(value))
     } catch {
