@@ -1,3 +1,5 @@
+import HindcastSupport
+
 /// Whole-shard convenience functions. A shard is a zstd-compressed JSON-lines file whose first
 /// line is a `ShardHeader`; see docs/formats.md, section "Shards".
 public enum ShardFile {

@@ -1,5 +1,4 @@
 import Foundation
-import HindcastSupport
 
 /// Free-form JSON data (checker details, metrics fields, shard header metadata) as a typed value.
 ///
@@ -91,7 +90,7 @@ extension JSONValue {
     do {
       self = try JSONDecoder().decode(JSONValue.self, from: Data(text))
     } catch {
-      throw HindcastError(.invalidInput, "not valid JSON: \(JSONLines.describe(error))")
+      throw HindcastError(.invalidInput, "not valid JSON: \(DecodingErrorText.describe(error))")
     }
   }
 
@@ -101,7 +100,7 @@ extension JSONValue {
       return try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
     } catch {
       throw HindcastError(
-        .invalidInput, "JSON value does not match \(T.self): \(JSONLines.describe(error))")
+        .invalidInput, "JSON value does not match \(T.self): \(DecodingErrorText.describe(error))")
     }
   }
 
