@@ -1,1 +1,0 @@
-// The HindcastTraining module. See docs/architecture.md.

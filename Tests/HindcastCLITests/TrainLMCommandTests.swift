@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+/// Runs the built `hindcast` binary (a sibling of the test bundle in the build directory).
+private func runHindcast(_ arguments: [String], in directory: String) throws -> (
+  status: Int32, stdout: String, stderr: String
+) {
+  let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  var binary = bundleDirectory.appendingPathComponent("hindcast")
+  if !FileManager.default.fileExists(atPath: binary.path) {
+    // macOS layout: .build/debug/X.xctest/Contents/MacOS/X
+    binary = bundleDirectory.appendingPathComponent("../../../hindcast").standardized
+  }
+  try #require(FileManager.default.fileExists(atPath: binary.path), "build the hindcast product first")
+  let process = Process()
+  process.executableURL = binary
+  process.arguments = arguments
+  process.currentDirectoryURL = URL(fileURLWithPath: directory)
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  try process.run()
+  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  let errData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (
+    process.terminationStatus, String(decoding: outData, as: UTF8.self),
+    String(decoding: errData, as: UTF8.self)
+  )
+}
+
+@Suite struct TrainLMCommandTests {
+  static func makeDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "hindcast-train-lm-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  static let corpusLines = (0..<50).map { "{\"text\": \"\($0) plus \($0 % 5) is \($0 + $0 % 5).\"}" }
+
+  @Test func helpDescribesResumption() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let result = try runHindcast(["train-lm", "--help"], in: directory)
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("USAGE: hindcast train-lm"))
+    #expect(result.stdout.contains("--checkpoint-every"))
+    #expect(result.stdout.contains("resumes from that checkpoint"))
+  }
+
+  @Test func trainsResumesAndReportsBadInput() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try (Self.corpusLines.joined(separator: "\n") + "\n").write(
+      toFile: directory + "/corpus.jsonl", atomically: true, encoding: .utf8)
+    let arguments = [
+      "train-lm", "--corpus", "corpus.jsonl", "--out", "run", "--model", "tiny", "--steps", "4", "--batch",
+      "2",
+      "--seq", "16", "--threads", "1", "--log-every", "2",
+    ]
+    let first = try runHindcast(arguments, in: directory)
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stdout.hasPrefix("train-lm: step 4, loss "), "\(first.stdout)")
+    #expect(first.stderr.contains("step 2/4  loss"))
+    #expect(first.stderr.contains("checkpoint at step 4: run/checkpoint"))
+    for name in ["DONE", "config.json", "model.safetensors", "optimizer.safetensors", "state.json"] {
+      #expect(FileManager.default.fileExists(atPath: directory + "/run/checkpoint/" + name), "\(name)")
+    }
+
+    // Running again with more steps continues from step 4.
+    let more = try runHindcast(
+      ["train-lm", "--corpus", "corpus.jsonl", "--out", "run", "--steps", "6", "--threads", "1"],
+      in: directory)
+    #expect(more.status == 0, "\(more.stderr)")
+    #expect(more.stderr.contains("resuming at step 4 of 6"))
+    #expect(more.stdout.hasPrefix("train-lm: step 6"))
+
+    // A malformed line: exit 1, the file and line named, nothing written.
+    try "{\"text\": \"ok\"}\n{\"text\": 5}\n".write(
+      toFile: directory + "/bad.jsonl", atomically: true, encoding: .utf8)
+    let bad = try runHindcast(["train-lm", "--corpus", "bad.jsonl", "--out", "bad-run"], in: directory)
+    #expect(bad.status == 1)
+    #expect(bad.stderr.contains("error: bad.jsonl:2: malformed JSON line"), "\(bad.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/bad-run"))
+
+    // An empty corpus.
+    try "".write(toFile: directory + "/empty.jsonl", atomically: true, encoding: .utf8)
+    let empty = try runHindcast(["train-lm", "--corpus", "empty.jsonl", "--out", "empty-run"], in: directory)
+    #expect(empty.status == 1)
+    #expect(empty.stderr.contains("empty.jsonl: the corpus has no documents"), "\(empty.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/empty-run"))
+
+    // A usage error.
+    let usage = try runHindcast(arguments + ["--config", "x.json"], in: directory)
+    #expect(usage.status != 0 && usage.status != 1)
+    #expect(usage.stderr.contains("either --model or --config"))
+  }
+}
