@@ -43,7 +43,9 @@ public enum TeacherDistribution: Sendable, Codable, Equatable {
     let lse = maxValue + log(sum)
     let logprobs = logits.map { Float(Double($0) - lse) }
     guard let topK, topK < logits.count else { return .full(logprobs: logprobs) }
-    let order = logprobs.indices.sorted { logprobs[$0] > logprobs[$1] || (logprobs[$0] == logprobs[$1] && $0 < $1) }
+    let order = logprobs.indices.sorted {
+      logprobs[$0] > logprobs[$1] || (logprobs[$0] == logprobs[$1] && $0 < $1)
+    }
     let chosen = order.prefix(max(topK, 0))
     return .topK(ids: chosen.map { Int32($0) }, logprobs: chosen.map { logprobs[$0] })
   }
@@ -55,7 +57,8 @@ public enum TeacherDistribution: Sendable, Codable, Equatable {
     case .full(let logprobs):
       guard logprobs.count == vocab else {
         throw HindcastError(
-          .invalidInput, "full teacher distribution has \(logprobs.count) log-probabilities, expected \(vocab)")
+          .invalidInput,
+          "full teacher distribution has \(logprobs.count) log-probabilities, expected \(vocab)")
       }
       try Self.requireFinite(logprobs)
     case .topK(let ids, let logprobs):
@@ -66,7 +69,8 @@ public enum TeacherDistribution: Sendable, Codable, Equatable {
             + " they must be equal and at least 1")
       }
       guard ids.count <= vocab else {
-        throw HindcastError(.invalidInput, "top-k teacher distribution lists \(ids.count) ids, vocabulary has \(vocab)")
+        throw HindcastError(
+          .invalidInput, "top-k teacher distribution lists \(ids.count) ids, vocabulary has \(vocab)")
       }
       if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
         throw HindcastError(.invalidInput, "top-k teacher id \(bad) is outside the vocabulary 0..<\(vocab)")
@@ -116,7 +120,8 @@ public struct ImportanceWeight: Sendable, Codable, Equatable {
 
   func validate(vocab: Int) throws {
     guard target >= 0 && Int(target) < vocab else {
-      throw HindcastError(.invalidInput, "importance-weight target \(target) is outside the vocabulary 0..<\(vocab)")
+      throw HindcastError(
+        .invalidInput, "importance-weight target \(target) is outside the vocabulary 0..<\(vocab)")
     }
     guard oldLogprob.isFinite else {
       throw HindcastError(.invalidInput, "importance-weight old log-probability \(oldLogprob) is not finite")

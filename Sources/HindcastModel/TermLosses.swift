@@ -143,7 +143,8 @@ extension TokenTerm {
     func requireTarget(_ target: Int32, _ what: String) throws {
       guard target >= 0 && Int(target) < vocab else {
         throw HindcastError(
-          .invalidInput, "\(what) target \(target) at position \(position) is outside the vocabulary 0..<\(vocab)")
+          .invalidInput,
+          "\(what) target \(target) at position \(position) is outside the vocabulary 0..<\(vocab)")
       }
     }
     switch kind {

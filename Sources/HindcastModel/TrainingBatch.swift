@@ -132,8 +132,9 @@ public struct LossReport: Sendable, Codable, Equatable {
 extension Transformer {
   /// Runs forward and backward over a batch of sequences, accumulating gradients of the total
   /// weighted loss into `gradients` (call `zeroGradients()` first for a fresh step). Sequences are
-  /// right-padded with `<pad>` to the longest one. Every term is validated before the forward
-  /// pass; on any error `gradients` is left unchanged.
+  /// right-padded with `<pad>` to the longest one. Terms are validated before the forward pass
+  /// (a teacher's probability mass when it is evaluated); on any error `gradients` is left
+  /// unchanged.
   public func lossAndGradients(_ batch: [TrainingSequence]) throws -> LossReport {
     let (tokens, length) = try pack(batch)
     var report = LossReport()
@@ -181,7 +182,8 @@ extension Transformer {
 
   /// Evaluates every term on `logits (B, T, V)`; adds weighted gradients into `dlogits` if given.
   private func accumulateTerms(
-    _ batch: [TrainingSequence], length: Int, logits: UnsafePointer<Float>, dlogits: UnsafeMutablePointer<Float>?
+    _ batch: [TrainingSequence], length: Int, logits: UnsafePointer<Float>,
+    dlogits: UnsafeMutablePointer<Float>?
   ) throws -> LossReport {
     let v = config.vocabSize
     let workspace = LossWorkspace(vocab: v)

@@ -16,7 +16,8 @@ import Testing
   /// Checks one term kind at one row of logits; returns the comparison for further assertions.
   @discardableResult
   static func check(
-    _ kind: TokenTerm.Kind, logits: [Float], _ label: String, sourceLocation: SourceLocation = #_sourceLocation
+    _ kind: TokenTerm.Kind, logits: [Float], _ label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
   ) throws -> GradientComparison {
     let term = TokenTerm(position: 0, weight: 1, kind: kind)
     let (loss, gradient) = try term.lossAndGradient(logits: logits)
@@ -52,14 +53,16 @@ import Testing
     let target: Int32 = 17
     let logp = Self.logprob(logits, target)
     let cases: [(ratio: Float, advantage: Float, clipped: Bool)] = [
-      (1.0, 1.5, false), (1.1, -0.7, false), (1.6, 2, true), (0.5, 2, false), (0.5, -1, true), (1.6, -1, false),
+      (1.0, 1.5, false), (1.1, -0.7, false), (1.6, 2, true), (0.5, 2, false), (0.5, -1, true),
+      (1.6, -1, false),
     ]
     for c in cases {
       let kind = TokenTerm.Kind.policyGradient(
         target: target, advantage: c.advantage, oldLogprob: logp - logf(c.ratio), clip: 0.2)
       let label = "pg ratio \(c.ratio) advantage \(c.advantage)"
       try Self.check(kind, logits: logits, label)
-      let gradient = try TokenTerm(position: 0, weight: 1, kind: kind).lossAndGradient(logits: logits).gradient
+      let gradient = try TokenTerm(position: 0, weight: 1, kind: kind).lossAndGradient(logits: logits)
+        .gradient
       let norm = gradient.reduce(0) { $0 + abs($1) }
       #expect(c.clipped ? norm == 0 : norm > 1e-3, "\(label): gradient L1 norm \(norm)")
     }
@@ -88,7 +91,8 @@ import Testing
     var rng = SeededRandom(seed: 3)
     for (name, teacher) in Self.teachers(rng: &rng) {
       let logits = LossFixtures.logits(Self.vocab, scale: 2, rng: &rng)
-      try Self.check(.divergence(teacher: teacher, kind: kind, importance: nil), logits: logits, "\(kind) \(name)")
+      try Self.check(
+        .divergence(teacher: teacher, kind: kind, importance: nil), logits: logits, "\(kind) \(name)")
     }
   }
 
@@ -101,7 +105,8 @@ import Testing
     guard case .topK(let ids, _) = teacher else { throw HindcastError(.internalInvariant, "expected top-k") }
     var logits = LossFixtures.logits(Self.vocab, scale: 0.5, rng: &rng)
     for (i, id) in ids.enumerated() { logits[Int(id)] = 40 + Float(i) }
-    try Self.check(.divergence(teacher: teacher, kind: kind, importance: nil), logits: logits, "\(kind) clamped")
+    try Self.check(
+      .divergence(teacher: teacher, kind: kind, importance: nil), logits: logits, "\(kind) clamped")
   }
 
   /// The importance weight scales loss and gradient and is itself constant (detached).
@@ -112,13 +117,16 @@ import Testing
     let logits = LossFixtures.logits(Self.vocab, scale: 2, rng: &rng)
     let target: Int32 = 42
     let logp = Self.logprob(logits, target)
-    let plain = try TokenTerm(position: 0, weight: 1, kind: .divergence(teacher: teacher, kind: kind, importance: nil))
-      .lossAndGradient(logits: logits)
+    let plain = try TokenTerm(
+      position: 0, weight: 1, kind: .divergence(teacher: teacher, kind: kind, importance: nil)
+    )
+    .lossAndGradient(logits: logits)
     for (ratio, expected) in [(Float(0.6), 0.6), (1.5, 1.5), (3.0, 2.0)] {
       let importance = ImportanceWeight(oldLogprob: logp - logf(ratio), target: target, clip: 2)
       let kindWithWeight = TokenTerm.Kind.divergence(teacher: teacher, kind: kind, importance: importance)
       try Self.check(kindWithWeight, logits: logits, "\(kind) ratio \(ratio)")
-      let weighted = try TokenTerm(position: 0, weight: 1, kind: kindWithWeight).lossAndGradient(logits: logits)
+      let weighted = try TokenTerm(position: 0, weight: 1, kind: kindWithWeight).lossAndGradient(
+        logits: logits)
       #expect(abs(weighted.loss - expected * plain.loss) <= 1e-5 * plain.loss)
       for i in 0..<Self.vocab {
         #expect(abs(Double(weighted.gradient[i]) - expected * Double(plain.gradient[i])) <= 1e-6)
@@ -143,11 +151,15 @@ import Testing
     var rng = SeededRandom(seed: 7)
     for trial in 0..<20 {
       let logits = LossFixtures.logits(Self.vocab, scale: 5, rng: &rng)
-      let teacher = trial % 2 == 0 ? .fromLogits(LossFixtures.logits(Self.vocab, scale: 5, rng: &rng))
+      let teacher =
+        trial % 2 == 0
+        ? .fromLogits(LossFixtures.logits(Self.vocab, scale: 5, rng: &rng))
         : LossFixtures.topKTeacher(vocab: Self.vocab, k: 5, scale: 5, rng: &rng)
       for kind in DivergenceKind.allCases {
-        let loss = try TokenTerm(position: 0, weight: 1, kind: .divergence(teacher: teacher, kind: kind, importance: nil))
-          .lossAndGradient(logits: logits).loss
+        let loss = try TokenTerm(
+          position: 0, weight: 1, kind: .divergence(teacher: teacher, kind: kind, importance: nil)
+        )
+        .lossAndGradient(logits: logits).loss
         #expect(loss > 0)
         if kind == .jsd { #expect(loss <= log(2.0) + 1e-12) }
       }
@@ -163,10 +175,13 @@ import Testing
     let p = ReferenceLoss.logSoftmax(logits.map { Double($0) }).map { exp($0) }
     let t = ReferenceLoss.logSoftmax(teacherLogits.map { Double($0) }).map { exp($0) }
     let forward = try TokenTerm(
-      position: 0, weight: 1, kind: .divergence(teacher: .fromLogits(teacherLogits), kind: .forwardKL, importance: nil)
+      position: 0, weight: 1,
+      kind: .divergence(teacher: .fromLogits(teacherLogits), kind: .forwardKL, importance: nil)
     ).lossAndGradient(logits: logits).gradient
-    let ce = try TokenTerm(position: 0, weight: 1, kind: .crossEntropy(target: 9)).lossAndGradient(logits: logits)
-      .gradient
+    let ce = try TokenTerm(position: 0, weight: 1, kind: .crossEntropy(target: 9)).lossAndGradient(
+      logits: logits
+    )
+    .gradient
     for i in 0..<Self.vocab {
       #expect(abs(Double(forward[i]) - (p[i] - t[i])) < 1e-7)
       #expect(abs(Double(ce[i]) - (p[i] - (i == 9 ? 1 : 0))) < 1e-7)
@@ -194,15 +209,19 @@ import Testing
 
     let forward = TokenTerm.Kind.divergence(teacher: teacher, kind: .forwardKL, importance: nil)
     let reverse = TokenTerm.Kind.divergence(teacher: teacher, kind: .reverseKL, importance: nil)
-    let reverseGradient = try TokenTerm(position: 0, weight: 1, kind: reverse).lossAndGradient(logits: logits).gradient
+    let reverseGradient = try TokenTerm(position: 0, weight: 1, kind: reverse).lossAndGradient(logits: logits)
+      .gradient
     #expect(!compare(reverseGradient, against: forward).passed)
 
     let logp = Self.logprob(logits, 7)
-    let clipped = TokenTerm.Kind.policyGradient(target: 7, advantage: 1, oldLogprob: logp - logf(1.6), clip: 0.2)
+    let clipped = TokenTerm.Kind.policyGradient(
+      target: 7, advantage: 1, oldLogprob: logp - logf(1.6), clip: 0.2)
     let ignoringClip = TokenTerm.Kind.policyGradient(
       target: 7, advantage: 1, oldLogprob: logp - logf(1.6), clip: .infinity)
-    let unclippedGradient = try TokenTerm(position: 0, weight: 1, kind: ignoringClip).lossAndGradient(logits: logits)
-      .gradient
+    let unclippedGradient = try TokenTerm(position: 0, weight: 1, kind: ignoringClip).lossAndGradient(
+      logits: logits
+    )
+    .gradient
     #expect(!compare(unclippedGradient, against: clipped).passed)
   }
 }

@@ -18,12 +18,15 @@ struct GradientComparison {
       worstExcess = max(worstExcess, error / allowed)
       if !(error <= allowed) { failures.append((i, analytic[i], numeric[i])) }
     }
-    if analytic.count != numeric.count { failures.append((-1, Double(analytic.count), Double(numeric.count))) }
+    if analytic.count != numeric.count {
+      failures.append((-1, Double(analytic.count), Double(numeric.count)))
+    }
   }
 
   var passed: Bool { failures.isEmpty }
   var summary: String {
-    failures.prefix(5).map { "[\($0.index)] analytic \($0.analytic) numeric \($0.numeric)" }.joined(separator: "; ")
+    failures.prefix(5).map { "[\($0.index)] analytic \($0.analytic) numeric \($0.numeric)" }.joined(
+      separator: "; ")
   }
 }
 
@@ -53,7 +56,8 @@ enum ReferenceLoss {
       var weight = 1.0
       if let importance {
         let detached = logSoftmax(detachedLogits)
-        weight = min(exp(detached[Int(importance.target)] - Double(importance.oldLogprob)), Double(importance.clip))
+        weight = min(
+          exp(detached[Int(importance.target)] - Double(importance.oldLogprob)), Double(importance.clip))
       }
       let (t, q) = buckets(teacher, studentLogprobs: ls)
       return weight * divergence(divergenceKind, teacher: t, student: q)
@@ -100,7 +104,8 @@ enum ReferenceLoss {
       var minus = base
       plus[i] += step
       minus[i] -= step
-      return (loss(kind, logits: plus, detachedLogits: base) - loss(kind, logits: minus, detachedLogits: base))
+      return
+        (loss(kind, logits: plus, detachedLogits: base) - loss(kind, logits: minus, detachedLogits: base))
         / (2 * step)
     }
   }
