@@ -5,7 +5,7 @@ import HindcastSupport
 ///
 /// `tokens` is the whole context (prompt and completion). A term at `position` t uses the logits
 /// computed at t, which predict `tokens[t + 1]`; positions without terms contribute nothing.
-public struct TrainingSequence: Sendable {
+public struct TrainingSequence: Sendable, Codable, Equatable {
   public var tokens: [Int32]
   public var terms: [TokenTerm]
 
@@ -27,14 +27,24 @@ public struct TrainingSequence: Sendable {
 
 /// One weighted loss term at one position. The total loss of a batch is the sum over all terms of
 /// `weight * loss(term)`; callers choose weights (for example 1 / number of terms) to normalize.
-public struct TokenTerm: Sendable {
+/// All log-probabilities are natural logarithms.
+public struct TokenTerm: Sendable, Codable, Equatable {
   public var position: Int
   public var weight: Float
   public var kind: Kind
 
-  public enum Kind: Sendable {
+  public enum Kind: Sendable, Codable, Equatable {
     /// `-log p(target)`.
     case crossEntropy(target: Int32)
+    /// The PPO / GRPO clipped surrogate for the sampled `target`: with `r = exp(logp(target) -
+    /// oldLogprob)`, loss `= -min(r A, clamp(r, 1 - clip, 1 + clip) A)`. The gradient flows through
+    /// `logp` and is zero where the clipped branch is the active one. `clip = .infinity` gives the
+    /// plain importance-weighted policy gradient.
+    case policyGradient(target: Int32, advantage: Float, oldLogprob: Float, clip: Float)
+    /// A divergence between the stored `teacher` distribution (constant) and the student's, times
+    /// the detached importance weight when one is given. See `TeacherDistribution` for how top-k
+    /// teachers are compared, and `ImportanceWeight`.
+    case divergence(teacher: TeacherDistribution, kind: DivergenceKind, importance: ImportanceWeight?)
   }
 
   public init(position: Int, weight: Float, kind: Kind) {
@@ -44,85 +54,168 @@ public struct TokenTerm: Sendable {
   }
 }
 
-/// The result of one `lossAndGradients` call.
-public struct LossReport: Sendable {
-  /// Sum over terms of weight * loss.
-  public var loss: Double
+/// The result of one `lossAndGradients` or `evaluate` call. Reports of micro-batches can be
+/// summed with `merge`.
+public struct LossReport: Sendable, Codable, Equatable {
+  /// Totals of the terms of one kind.
+  public struct Part: Sendable, Codable, Equatable {
+    /// Sum over the kind's terms of weight * loss.
+    public var loss: Double = 0
+    /// Number of the kind's terms.
+    public var terms: Int = 0
+    /// Sum of the kind's term weights; `loss / weight` is the weighted mean loss per term.
+    public var weight: Double = 0
+
+    public init() {}
+
+    /// `loss / weight`, or 0 when no weight was seen.
+    public var mean: Double { weight == 0 ? 0 : loss / weight }
+
+    mutating func add(loss termLoss: Double, weight termWeight: Float) {
+      loss += Double(termWeight) * termLoss
+      terms += 1
+      weight += Double(termWeight)
+    }
+
+    mutating func merge(_ other: Part) {
+      loss += other.loss
+      terms += other.terms
+      weight += other.weight
+    }
+  }
+
+  /// Sum over terms of weight * loss (the quantity whose gradient is accumulated).
+  public var loss: Double = 0
   /// Number of terms evaluated.
-  public var terms: Int
+  public var terms: Int = 0
   /// Number of tokens the forward pass ran over (B x T, padding included).
-  public var tokens: Int
+  public var tokens: Int = 0
+  /// Cross-entropy terms.
+  public var crossEntropy = Part()
+  /// Policy-gradient terms.
+  public var policyGradient = Part()
+  /// Divergence terms (their losses include importance weights).
+  public var divergence = Part()
+  /// Policy-gradient terms whose clipped branch was active (zero gradient): the PPO clip fraction
+  /// is `policyClipped / policyGradient.terms`.
+  public var policyClipped: Int = 0
+  /// Importance-weighted divergence terms whose ratio was clipped.
+  public var importanceClipped: Int = 0
+
+  public init() {}
+
+  /// Adds another report's sums and counts to this one.
+  public mutating func merge(_ other: LossReport) {
+    loss += other.loss
+    terms += other.terms
+    tokens += other.tokens
+    crossEntropy.merge(other.crossEntropy)
+    policyGradient.merge(other.policyGradient)
+    divergence.merge(other.divergence)
+    policyClipped += other.policyClipped
+    importanceClipped += other.importanceClipped
+  }
+
+  mutating func record(_ term: TokenTerm, _ outcome: TermOutcome) {
+    loss += Double(term.weight) * outcome.loss
+    terms += 1
+    switch term.kind {
+    case .crossEntropy: crossEntropy.add(loss: outcome.loss, weight: term.weight)
+    case .policyGradient: policyGradient.add(loss: outcome.loss, weight: term.weight)
+    case .divergence: divergence.add(loss: outcome.loss, weight: term.weight)
+    }
+    if outcome.policyClipped { policyClipped += 1 }
+    if outcome.importanceClipped { importanceClipped += 1 }
+  }
 }
 
 extension Transformer {
   /// Runs forward and backward over a batch of sequences, accumulating gradients of the total
   /// weighted loss into `gradients` (call `zeroGradients()` first for a fresh step). Sequences are
-  /// right-padded with `<pad>` to the longest one.
+  /// right-padded with `<pad>` to the longest one. Terms are validated before the forward pass
+  /// (a teacher's probability mass when it is evaluated); on any error `gradients` is left
+  /// unchanged.
   public func lossAndGradients(_ batch: [TrainingSequence]) throws -> LossReport {
     let (tokens, length) = try pack(batch)
-    var total = 0.0
-    var count = 0
+    var report = LossReport()
     try forward(tokens: tokens, batch: batch.count, length: length) { _ in }
     try backward { dlogits in
       guard let act = activations else { return }
-      let logits = UnsafePointer(act.logits.pointer)
-      let v = config.vocabSize
-      for (b, sequence) in batch.enumerated() {
-        for term in sequence.terms {
-          let row = b * length + term.position
-          let (loss) = try TermLoss.apply(
-            term, logits: logits + row * v, dlogits: dlogits.baseAddress! + row * v, vocab: v)
-          total += Double(term.weight) * loss
-          count += 1
+      report = try accumulateTerms(
+        batch, length: length, logits: UnsafePointer(act.logits.pointer), dlogits: dlogits.baseAddress)
+    }
+    report.tokens = tokens.count
+    return report
+  }
+
+  /// The losses of a batch without any gradient (`gradients` is not touched): for validation sets
+  /// and scoring.
+  public func evaluate(_ batch: [TrainingSequence]) throws -> LossReport {
+    let (tokens, length) = try pack(batch)
+    var report = try forward(tokens: tokens, batch: batch.count, length: length) { logits in
+      try accumulateTerms(batch, length: length, logits: logits.baseAddress!, dlogits: nil)
+    }
+    report.tokens = tokens.count
+    return report
+  }
+
+  /// Natural-log probabilities of each next token under the model: for every sequence, entry t is
+  /// `log p(tokens[t + 1] | tokens[0...t])`, so a sequence of n tokens gets n - 1 values. The
+  /// sequences run as one padded batch and must each have at least one token.
+  public func nextTokenLogprobs(_ sequences: [[Int32]]) throws -> [[Float]] {
+    guard !sequences.isEmpty else { throw HindcastError(.invalidInput, "no sequences to score") }
+    if let empty = sequences.firstIndex(where: { $0.isEmpty }) {
+      throw HindcastError(.invalidInput, "sequence \(empty) to score is empty")
+    }
+    let (tokens, length) = try pack(sequences.map { TrainingSequence(tokens: $0, terms: []) })
+    let v = config.vocabSize
+    return try forward(tokens: tokens, batch: sequences.count, length: length) { logits in
+      let workspace = LossWorkspace(vocab: v)
+      return sequences.enumerated().map { b, sequence in
+        (0..<(sequence.count - 1)).map { t in
+          workspace.prepare(logits.baseAddress! + (b * length + t) * v)
+          return Float(workspace.logprobs[Int(sequence[t + 1])])
         }
       }
     }
-    return LossReport(loss: total, terms: count, tokens: tokens.count)
   }
 
-  /// Packs sequences into a right-padded `(B, T)` buffer after validating term positions.
+  /// Evaluates every term on `logits (B, T, V)`; adds weighted gradients into `dlogits` if given.
+  private func accumulateTerms(
+    _ batch: [TrainingSequence], length: Int, logits: UnsafePointer<Float>,
+    dlogits: UnsafeMutablePointer<Float>?
+  ) throws -> LossReport {
+    let v = config.vocabSize
+    let workspace = LossWorkspace(vocab: v)
+    var report = LossReport()
+    for (b, sequence) in batch.enumerated() {
+      for term in sequence.terms {
+        let offset = (b * length + term.position) * v
+        let outcome = try TermLoss.apply(
+          term, logits: logits + offset, dlogits: dlogits.map { $0 + offset }, workspace: workspace)
+        report.record(term, outcome)
+      }
+    }
+    return report
+  }
+
+  /// Packs sequences into a right-padded `(B, T)` buffer after validating every term.
   func pack(_ batch: [TrainingSequence]) throws -> (tokens: [Int32], length: Int) {
     guard !batch.isEmpty else { throw HindcastError(.invalidInput, "empty training batch") }
     let length = batch.map { $0.tokens.count }.max() ?? 0
     var tokens = [Int32](repeating: Tokenizer.Special.pad.rawValue, count: batch.count * length)
     for (b, sequence) in batch.enumerated() {
-      for term in sequence.terms where term.position < 0 || term.position >= sequence.tokens.count {
-        throw HindcastError(
-          .invalidInput,
-          "loss term at position \(term.position) is outside sequence \(b) of \(sequence.tokens.count) tokens"
-        )
+      for term in sequence.terms {
+        guard term.position >= 0 && term.position < sequence.tokens.count else {
+          throw HindcastError(
+            .invalidInput,
+            "loss term at position \(term.position) is outside sequence \(b) of \(sequence.tokens.count) tokens"
+          )
+        }
+        try term.validate(vocab: config.vocabSize)
       }
       for (i, token) in sequence.tokens.enumerated() { tokens[b * length + i] = token }
     }
     return (tokens, length)
   }
 }
-
-/// Loss and logit-gradient of single terms.
-enum TermLoss {
-  /// Returns the term's unweighted loss and adds `weight * dloss/dlogits` into `dlogits (V)`.
-  static func apply(
-    _ term: TokenTerm, logits: UnsafePointer<Float>, dlogits: UnsafeMutablePointer<Float>, vocab: Int
-  ) throws -> Double {
-    switch term.kind {
-    case .crossEntropy(let target):
-      guard target >= 0 && Int(target) < vocab else {
-        throw HindcastError(.invalidInput, "cross-entropy target \(target) is outside the vocabulary")
-      }
-      var maxValue = -Float.infinity
-      for i in 0..<vocab where logits[i] > maxValue { maxValue = logits[i] }
-      var sum: Double = 0
-      for i in 0..<vocab { sum += Double(expf(logits[i] - maxValue)) }
-      let lse = Double(maxValue) + log(sum)
-      for i in 0..<vocab {
-        let prob = Float(exp(Double(logits[i]) - lse))
-        dlogits[i] += term.weight * (prob - (i == Int(target) ? 1 : 0))
-      }
-      return lse - Double(logits[Int(target)])
-    }
-  }
-}
-
-#if canImport(Glibc)
-  import Glibc
-#endif

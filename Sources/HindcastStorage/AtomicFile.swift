@@ -13,10 +13,18 @@ import HindcastSupport
 /// are removed by `removeStaleTemporaries(in:)`.
 public enum AtomicFile {
   /// Atomically replaces (or creates) `path` with `bytes`. Parent directories are created.
+  /// Throws `.ioFailure` naming the directory or file on any failure; on failure the old file,
+  /// if any, is untouched. Two writers of the same path in one process must not run at once
+  /// (they would share the temporary name).
   public static func write(_ bytes: [UInt8], to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let directory = url.deletingLastPathComponent().path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw HindcastError(
+        .ioFailure, "cannot create directory: \(error.localizedDescription)", location: directory)
+    }
     let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
