@@ -13,7 +13,7 @@ import HindcastSupport
 ///     DIR/DONE                   written last: format version and a content hash of every file
 ///
 /// A checkpoint is complete exactly when `DONE` exists and every hash matches. Hashes are
-/// 64-bit FNV-1a (`StableHash.fnv1a64`), named in `DONE` so a stronger hash can replace it.
+/// SHA-256 in hex (what `sha256sum` prints), and `DONE` names the algorithm.
 ///
 /// Writes build the directory as `DIR.tmp-PID` (every file flushed), then move an existing `DIR`
 /// aside to `DIR.old-PID`, rename the new one into place, flush the parent and delete the old
@@ -32,7 +32,7 @@ public enum CheckpointIO {
   /// The checkpoint format version this build writes (and the newest it reads).
   public static let formatVersion = 1
   static let formatName = "hindcast-checkpoint"
-  static let hashName = "fnv1a64"
+  static let hashName = "sha256"
 
   /// The contents of `DONE`.
   struct DoneMarker: Codable {
@@ -322,7 +322,7 @@ public enum CheckpointIO {
   }
 
   static func contentHash(_ bytes: [UInt8]) -> String {
-    StableHash.hex(bytes.withUnsafeBufferPointer { StableHash.fnv1a64(bytes: $0) })
+    SHA256.hex(bytes)
   }
 
   static func encodeJSON<T: Encodable>(_ value: T, what: String, pretty: Bool = true) throws -> [UInt8] {

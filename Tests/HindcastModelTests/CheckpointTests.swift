@@ -67,6 +67,16 @@ private func files(in directory: String) throws -> [String: [UInt8]] {
     #expect(training == checkpoint.training)
     #expect(training.optimizer.m.map(\.bitPattern) == checkpoint.training?.optimizer.m.map(\.bitPattern))
 
+    // DONE records the SHA-256 of every other file.
+    let done = try JSONSerialization.jsonObject(with: Data(AtomicFile.read(path + "/DONE"))) as? [String: Any]
+    #expect(done?["hash"] as? String == "sha256")
+    let hashes = try #require(done?["files"] as? [String: String])
+    #expect(
+      hashes.keys.sorted() == ["config.json", "model.safetensors", "optimizer.safetensors", "state.json"])
+    for (name, hash) in hashes {
+      #expect(hash == SHA256.hex(try AtomicFile.read(path + "/" + name)), "\(name)")
+    }
+
     // Writing the loaded checkpoint again gives identical bytes, and replaces the old one.
     let before = try files(in: path)
     try CheckpointIO.write(loaded, to: path)
