@@ -60,16 +60,23 @@ public final class Trainer {
   }
 
   /// Updates completed so far.
-  public var step: Int { optimizer.state.step }
+  public var completedSteps: Int { optimizer.state.step }
 
   /// Computes the batch's loss and gradients, clips them, and applies one AdamW update. A
   /// non-finite loss or gradient norm throws `.invalidConfig` before the parameters change.
   public func step(batch: [[Int32]]) throws -> StepResult {
-    let loss = try model.lossAndGradients(batch: batch)
+    try step { try model.lossAndGradients(batch: batch) }
+  }
+
+  /// One step with a custom objective: `lossAndGradients` must overwrite `model.gradients` with
+  /// the gradient of the loss it returns (for example a distillation loss over
+  /// `TrainingSequence`s). Clipping, the schedule and AdamW are applied as in `step(batch:)`.
+  public func step(_ lossAndGradients: () throws -> Float) throws -> StepResult {
+    let loss = try lossAndGradients()
     let norm = GradientClipping.clip(&model.gradients, maxNorm: clipNorm)
     guard loss.isFinite, norm.isFinite else {
       throw HindcastError(
-        .invalidConfig, "training diverged at step \(step + 1): loss \(loss), gradient norm \(norm)",
+        .invalidConfig, "training diverged at step \(completedSteps + 1): loss \(loss), gradient norm \(norm)",
         hint: "lower the learning rate or lengthen the warm-up; the last checkpoint is intact")
     }
     let learningRate = schedule.learningRate(atStep: optimizer.state.step)
