@@ -76,7 +76,8 @@ public final class Trainer {
     let norm = GradientClipping.clip(&model.gradients, maxNorm: clipNorm)
     guard loss.isFinite, norm.isFinite else {
       throw HindcastError(
-        .invalidConfig, "training diverged at step \(completedSteps + 1): loss \(loss), gradient norm \(norm)",
+        .invalidConfig,
+        "training diverged at step \(completedSteps + 1): loss \(loss), gradient norm \(norm)",
         hint: "lower the learning rate or lengthen the warm-up; the last checkpoint is intact")
     }
     let learningRate = schedule.learningRate(atStep: optimizer.state.step)
