@@ -39,6 +39,45 @@ private func runHindcast(_ arguments: [String], in directory: String) throws -> 
 
   static let corpusLines = (0..<50).map { "{\"text\": \"\($0) plus \($0 % 5) is \($0 + $0 % 5).\"}" }
 
+  @Test func killedWithSigkillAndRunAgainEqualsAnUninterruptedRun() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try (Self.corpusLines.joined(separator: "\n") + "\n").write(
+      toFile: directory + "/corpus.jsonl", atomically: true, encoding: .utf8)
+    func arguments(_ out: String) -> [String] {
+      [
+        "train-lm", "--corpus", "corpus.jsonl", "--out", out, "--model", "tiny", "--steps", "40", "--batch", "2",
+        "--seq", "8", "--threads", "1", "--checkpoint-every", "10",
+      ]
+    }
+    let whole = try runHindcast(arguments("whole"), in: directory)
+    #expect(whole.status == 0, "\(whole.stderr)")
+
+    // Start the same run, kill it with SIGKILL as soon as its first checkpoint exists, run again.
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let process = Process()
+    process.executableURL = bundleDirectory.appendingPathComponent("hindcast")
+    process.arguments = arguments("split")
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    while process.isRunning && !FileManager.default.fileExists(atPath: directory + "/split/checkpoint/DONE") {
+      usleep(2_000)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    let resumed = try runHindcast(arguments("split"), in: directory)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    for name in ["DONE", "config.json", "model.safetensors", "optimizer.safetensors", "state.json"] {
+      let a = FileManager.default.contents(atPath: directory + "/whole/checkpoint/" + name)
+      let b = FileManager.default.contents(atPath: directory + "/split/checkpoint/" + name)
+      #expect(a != nil && a == b, "\(name) differs after kill -9 and resume")
+    }
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/split")
+    #expect(leftovers == ["checkpoint"])
+  }
+
   @Test func helpDescribesResumption() throws {
     let directory = try Self.makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
