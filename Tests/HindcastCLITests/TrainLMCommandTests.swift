@@ -46,7 +46,8 @@ private func runHindcast(_ arguments: [String], in directory: String) throws -> 
       toFile: directory + "/corpus.jsonl", atomically: true, encoding: .utf8)
     func arguments(_ out: String) -> [String] {
       [
-        "train-lm", "--corpus", "corpus.jsonl", "--out", out, "--model", "tiny", "--steps", "40", "--batch", "2",
+        "train-lm", "--corpus", "corpus.jsonl", "--out", out, "--model", "tiny", "--steps", "40", "--batch",
+        "2",
         "--seq", "8", "--threads", "1", "--checkpoint-every", "10",
       ]
     }
