@@ -3,6 +3,16 @@ import ArgumentParser
 extension HindcastCommand {
   /// Every subcommand, in the order `hindcast --help` lists them. Add new commands here.
   static let allSubcommands: [ParsableCommand.Type] = [
-    TrainLMCommand.self
+    RunCommand.self,
+    PretrainCommand.self,
+    RolloutCommand.self,
+    FeedbackCommand.self,
+    RewriteCommand.self,
+    MemoryStageCommand.self,
+    DistillCommand.self,
+    EvalCommand.self,
+    StatusCommand.self,
+    VerifyCommand.self,
+    TrainLMCommand.self,
   ]
 }

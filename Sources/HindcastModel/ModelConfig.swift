@@ -83,7 +83,7 @@ extension ModelConfig {
   /// About 0.2M parameters: unit tests and smoke runs.
   public static let tiny = ModelConfig(contextLength: 64, layers: 2, width: 64, heads: 4)
   /// About 0.6M parameters: the default policy for the quickstart pipeline.
-  public static let small = ModelConfig(contextLength: 192, layers: 3, width: 128, heads: 4)
+  public static let small = ModelConfig(contextLength: 256, layers: 3, width: 128, heads: 4)
   /// About 3.3M parameters: the reference benchmark model of `../shared/bench/README.md`
   /// (width 256, 4 layers, 4 heads, context 256).
   public static let bench = ModelConfig(contextLength: 256, layers: 4, width: 256, heads: 4)

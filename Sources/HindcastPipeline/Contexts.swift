@@ -1,0 +1,70 @@
+import HindcastModel
+
+/// Builds the token contexts the policy sees. One place decides the segment order, so pretraining,
+/// the rewrite stage, `gap` and eval always agree:
+///
+///     student:  <task>TASK<answer>                                   -> SOLUTION<end>
+///     teacher:  <task>TASK<attempt>A<feedback>F<critique>C<note>N...<answer> -> SOLUTION<end>
+///
+/// A teacher context that would not leave `reserve` tokens for the answer inside the model's
+/// context is shortened: notes go first, then the critique, then the feedback is cut.
+public struct ContextBuilder: Sendable {
+  public let contextLength: Int
+  /// Tokens kept free for the answer.
+  public let reserve: Int
+
+  public init(contextLength: Int, reserve: Int) {
+    self.contextLength = contextLength
+    self.reserve = reserve
+  }
+
+  /// The privileged information a teacher sees about one attempt.
+  public struct Hindsight: Sendable, Equatable {
+    public var attempt: String
+    public var feedback: String
+    public var critique: String?
+    public var notes: [String]
+
+    public init(attempt: String, feedback: String, critique: String?, notes: [String] = []) {
+      self.attempt = attempt
+      self.feedback = feedback
+      self.critique = critique
+      self.notes = notes
+    }
+  }
+
+  public func student(task: String) -> [Int32] {
+    Tokenizer.encode(segments: [(.task, task)]) + [Tokenizer.Special.answer.rawValue]
+  }
+
+  /// The teacher context and the notes that actually fit (a prefix of `hindsight.notes`).
+  public func teacher(task: String, hindsight: Hindsight) -> (tokens: [Int32], notesKept: Int) {
+    let limit = max(0, contextLength - reserve)
+    var notes = hindsight.notes
+    var critique = hindsight.critique
+    var feedback = hindsight.feedback
+    while true {
+      var segments: [(Tokenizer.Special, String)] = [
+        (.task, task), (.attempt, hindsight.attempt), (.feedback, feedback),
+      ]
+      if let critique { segments.append((.critique, critique)) }
+      for note in notes { segments.append((.note, note)) }
+      let tokens = Tokenizer.encode(segments: segments) + [Tokenizer.Special.answer.rawValue]
+      if tokens.count <= limit || (notes.isEmpty && critique == nil && feedback.isEmpty) {
+        return (Array(tokens.suffix(max(limit, 1))), notes.count)
+      }
+      if !notes.isEmpty {
+        notes.removeLast()
+      } else if critique != nil {
+        critique = nil
+      } else {
+        feedback = String(feedback.utf8.prefix(max(0, feedback.utf8.count - (tokens.count - limit)))) ?? ""
+      }
+    }
+  }
+
+  /// The tokens of a solution as the policy writes it: the text and `<end>`.
+  public static func completion(_ solution: String) -> [Int32] {
+    Tokenizer.encode(solution) + [Tokenizer.Special.end.rawValue]
+  }
+}

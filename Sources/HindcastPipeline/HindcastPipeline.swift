@@ -1,1 +1,0 @@
-// The HindcastPipeline module. See docs/architecture.md.

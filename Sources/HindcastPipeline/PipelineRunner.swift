@@ -1,0 +1,78 @@
+import Foundation
+import HindcastKernels
+import HindcastModel
+import HindcastSupport
+
+/// Runs stages of a run: one at a time (the stage commands) or all rounds in order (`run`).
+/// Everything already recorded in the manifest is skipped, so running again resumes.
+public struct PipelineRunner {
+  public let run: Run
+  public let tasks: TaskSource
+
+  public init(run: Run) throws {
+    self.run = run
+    tasks = try TaskSource(spec: run.spec)
+    BLASThreads.set(run.spec.model.threads)
+  }
+
+  var store: PolicyStore { PolicyStore(run: run) }
+
+  public func pretrain() throws { try PretrainStage(run: run, tasks: tasks).execute() }
+
+  /// Runs one stage of one round.
+  public func stage(_ stage: StageName, round: Int) throws {
+    guard round >= 0 && round <= run.spec.rounds else {
+      throw HindcastError(
+        .invalidInput, "round \(round) is outside this run's rounds 0...\(run.spec.rounds)",
+        location: run.layout.spec)
+    }
+    switch stage {
+    case .rollout:
+      try RolloutStage(run: run, tasks: tasks).execute(
+        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+    case .feedback:
+      try FeedbackStage(run: run, tasks: tasks).execute(round: round)
+    case .rewrite:
+      let policy = EmbeddedPolicy(model: try store.load(round: round))
+      let scorer =
+        run.spec.distill.teacher == .base && round > 0
+        ? EmbeddedPolicy(model: try store.load(round: 0)) : policy
+      try RewriteStage(run: run, tasks: tasks, notes: nil).execute(
+        round: round, policy: policy, scorer: scorer)
+    case .memory:
+      break
+    case .distill:
+      try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
+    case .eval:
+      try EvalStage(run: run, tasks: tasks).execute(
+        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+    }
+  }
+
+  /// Pretrains if needed, then every round: eval of the round's policy, rollout, feedback,
+  /// rewrite, memory, distill; and a final eval of the last policy. Returns the eval summaries.
+  @discardableResult
+  public func runAll() throws -> [EvalSummary] {
+    try pretrain()
+    var summaries: [EvalSummary] = []
+    for round in 0...run.spec.rounds {
+      try stage(.eval, round: round)
+      if let summary = try EvalStage.summary(run: run, round: round) { summaries.append(summary) }
+      guard round < run.spec.rounds else { break }
+      for name in [StageName.rollout, .feedback, .rewrite, .memory, .distill] where needed(name) {
+        try stage(name, round: round)
+      }
+    }
+    return summaries
+  }
+
+  /// Whether the spec's objectives need a stage at all (GRPO and RFT need no teacher).
+  func needed(_ stage: StageName) -> Bool {
+    let d = run.spec.distill
+    switch stage {
+    case .rewrite: return d.sdpo > 0 || d.sft > 0
+    case .memory: return (d.sdpo > 0 || d.sft > 0) && run.spec.rewrite.memory
+    default: return true
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import HindcastModel
+import HindcastSupport
+
+/// A validated pipeline spec (`pipelines/NAME.toml`). Every field has a default; every key in the
+/// file must be known, of the right type and in range. `docs/pipeline-spec.md` documents each key.
+public struct PipelineSpec: Codable, Sendable, Equatable {
+  public enum Teacher: String, Codable, CaseIterable, Sendable {
+    case base, roundStart = "round-start", ema
+  }
+  public enum PositionMask: String, Codable, CaseIterable, Sendable {
+    case upToFirstError = "up-to-first-error", all
+  }
+  public enum Divergence: String, Codable, CaseIterable, Sendable {
+    case forwardKL = "forward-kl", reverseKL = "reverse-kl", jsd
+  }
+  public enum Feedback: String, Codable, CaseIterable, Sendable {
+    case full, location, bare
+  }
+
+  public struct Model: Codable, Sendable, Equatable {
+    public var preset: String = "small"
+    public var config: ModelConfig = .small
+    public var threads: Int = 2
+  }
+
+  public struct Tasks: Codable, Sendable, Equatable {
+    public var family: String = "arith"
+    public var difficulty: Int = 1
+    public var trainPerRound: Int = 64
+    public var samplesPerTask: Int = 8
+    public var heldOut: Int = 200
+    public var tasksPerShard: Int = 16
+    /// For the exec family: the tasks file and checker command.
+    public var execTasks: String?
+    public var execChecker: [String] = []
+  }
+
+  public struct Pretrain: Codable, Sendable, Equatable {
+    public var steps: Int = 600
+    public var batch: Int = 32
+    public var learningRate: Double = 2e-3
+    public var warmup: Int = 50
+    public var revisionFraction: Double = 0.5
+    public var corpusTasks: Int = 4000
+  }
+
+  public struct Rollout: Codable, Sendable, Equatable {
+    public var temperature: Double = 1.0
+    public var maxTokens: Int = 96
+  }
+
+  public struct Rewrite: Codable, Sendable, Equatable {
+    public var samples: Int = 1
+    public var temperature: Double = 1.0
+    public var teacherTopK: Int = 16
+    public var feedback: Feedback = .full
+    public var memory: Bool = true
+    public var memoryBudgetTokens: Int = 48
+    public var useSibling: Bool = true
+  }
+
+  public struct Distill: Codable, Sendable, Equatable {
+    public var sdpo: Double = 1.0
+    public var sft: Double = 0.0
+    public var grpo: Double = 0.0
+    public var rft: Double = 0.0
+    public var divergence: Divergence = .reverseKL
+    public var teacher: Teacher = .base
+    public var positions: PositionMask = .upToFirstError
+    public var learningRate: Double = 1e-4
+    public var steps: Int = 8
+    public var batch: Int = 64
+    public var emaRate: Double = 0.05
+    public var ratioClip: Double = 2.0
+    public var grpoClip: Double = 0.2
+    public var grpoKL: Double = 0.0
+  }
+
+  public struct Eval: Codable, Sendable, Equatable {
+    public var samples: Int = 4
+    public var temperature: Double = 1.0
+  }
+
+  public struct Guard: Codable, Sendable, Equatable {
+    /// Roll back to the previous policy when held-out greedy pass@1 drops by more than this.
+    public var rollbackMargin: Double = 0.05
+  }
+
+  public var name: String = "pipeline"
+  public var seed: UInt64 = 1
+  public var rounds: Int = 3
+  public var model = Model()
+  public var tasks = Tasks()
+  public var pretrain = Pretrain()
+  public var rollout = Rollout()
+  public var rewrite = Rewrite()
+  public var distill = Distill()
+  public var eval = Eval()
+  public var guardrails = Guard()
+
+  public init() {}
+
+  static let tables: Set<String> = [
+    "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval", "guard",
+  ]
+
+  /// Parses and validates a spec file. Errors name the file, the line and the key.
+  public static func load(path: String) throws -> PipelineSpec {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw HindcastError(.missingFile, "spec file not found or unreadable", location: path)
+    }
+    return try parse(text: String(decoding: data, as: UTF8.self), source: path)
+  }
+
+  public static func parse(text: String, source: String) throws -> PipelineSpec {
+    var r = SpecReader(try TOMLDocument(text: text, source: source))
+    var s = PipelineSpec()
+    s.name = try r.string("name", default: "pipeline") ?? "pipeline"
+    s.seed = UInt64(try r.int("seed", default: 1, in: 0...Int.max))
+    s.rounds = try r.int("rounds", default: 3, in: 0...1000)
+
+    let preset = try r.string("model.preset", default: "small") ?? "small"
+    guard let base = ModelConfig.presets[preset] else {
+      throw r.invalid(
+        "model.preset",
+        "must be one of \(ModelConfig.presets.keys.sorted().map { "'\($0)'" }.joined(separator: ", "))")
+    }
+    s.model.preset = preset
+    var config = base
+    config.layers = try r.int("model.layers", default: base.layers, in: 1...128)
+    config.width = try r.int("model.width", default: base.width, in: 4...16_384)
+    config.heads = try r.int("model.heads", default: base.heads, in: 1...1024)
+    config.contextLength = try r.int("model.context", default: base.contextLength, in: 2...16_384)
+    do { try config.validate(source: source) } catch let error as HindcastError {
+      throw r.invalid("model", error.message)
+    }
+    s.model.config = config
+    s.model.threads = try r.int("model.threads", default: 2, in: 1...256)
+
+    s.tasks.family = try r.string("tasks.family", default: "arith") ?? "arith"
+    s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: 1...5)
+    s.tasks.trainPerRound = try r.int("tasks.train_per_round", default: 64, in: 1...1_000_000)
+    s.tasks.samplesPerTask = try r.int("tasks.samples_per_task", default: 8, in: 1...256)
+    s.tasks.heldOut = try r.int("tasks.held_out", default: 200, in: 1...1_000_000)
+    s.tasks.tasksPerShard = try r.int("tasks.tasks_per_shard", default: 16, in: 1...100_000)
+    s.tasks.execTasks = try r.string("tasks.exec_tasks", default: nil)
+    s.tasks.execChecker = try r.strings("tasks.exec_checker", default: [])
+
+    s.pretrain.steps = try r.int("pretrain.steps", default: 600, in: 0...10_000_000)
+    s.pretrain.batch = try r.int("pretrain.batch", default: 32, in: 1...4096)
+    s.pretrain.learningRate = try r.double("pretrain.lr", default: 2e-3, in: 1e-7...1)
+    s.pretrain.warmup = try r.int("pretrain.warmup", default: 50, in: 0...1_000_000)
+    s.pretrain.revisionFraction = try r.double("pretrain.revision_fraction", default: 0.5, in: 0...1)
+    s.pretrain.corpusTasks = try r.int("pretrain.corpus_tasks", default: 4000, in: 1...10_000_000)
+
+    s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
+    s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)
+
+    s.rewrite.samples = try r.int("rewrite.samples", default: 1, in: 0...64)
+    s.rewrite.temperature = try r.double("rewrite.temperature", default: 1, in: 0...10)
+    s.rewrite.teacherTopK = try r.int("rewrite.teacher_top_k", default: 16, in: 1...1_048_576)
+    s.rewrite.feedback = try r.choice("rewrite.feedback", default: Feedback.full)
+    s.rewrite.memory = try r.bool("rewrite.memory", default: true)
+    s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 48, in: 0...100_000)
+    s.rewrite.useSibling = try r.bool("rewrite.use_sibling", default: true)
+
+    s.distill.sdpo = try r.double("distill.sdpo", default: 1, in: 0...1000)
+    s.distill.sft = try r.double("distill.sft", default: 0, in: 0...1000)
+    s.distill.grpo = try r.double("distill.grpo", default: 0, in: 0...1000)
+    s.distill.rft = try r.double("distill.rft", default: 0, in: 0...1000)
+    if s.distill.sdpo + s.distill.sft + s.distill.grpo + s.distill.rft <= 0 {
+      throw r.invalid("distill", "needs at least one objective weight above zero (sdpo, sft, grpo, rft)")
+    }
+    s.distill.divergence = try r.choice("distill.divergence", default: Divergence.reverseKL)
+    s.distill.teacher = try r.choice("distill.teacher", default: Teacher.base)
+    s.distill.positions = try r.choice("distill.positions", default: PositionMask.upToFirstError)
+    s.distill.learningRate = try r.double("distill.lr", default: 1e-4, in: 1e-8...1)
+    s.distill.steps = try r.int("distill.steps", default: 8, in: 0...1_000_000)
+    s.distill.batch = try r.int("distill.batch", default: 64, in: 1...65_536)
+    s.distill.emaRate = try r.double("distill.ema_rate", default: 0.05, in: 0...1)
+    s.distill.ratioClip = try r.double("distill.ratio_clip", default: 2, in: 1...1000)
+    s.distill.grpoClip = try r.double("distill.grpo_clip", default: 0.2, in: 0...10)
+    s.distill.grpoKL = try r.double("distill.grpo_kl", default: 0, in: 0...100)
+
+    s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
+    s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
+    s.guardrails.rollbackMargin = try r.double("guard.rollback_margin", default: 0.05, in: 0...1)
+
+    try r.finish(knownTables: tables)
+    return s
+  }
+}

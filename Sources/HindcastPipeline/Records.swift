@@ -1,0 +1,130 @@
+import HindcastStorage
+import HindcastTasks
+
+/// The records stages write, one JSON object per line in their shards. Every record carries the
+/// ids of the records it came from, so any result can be traced back to its task and rollout.
+/// Field-by-field documentation: docs/formats.md.
+
+/// One sampled attempt of the current policy at a training task (task-only context).
+public struct RolloutRecord: ShardRecord, Equatable {
+  public static let shardKind = "rollout"
+  /// `rNNNN/TASKID/sK`.
+  public var id: String
+  public var round: Int
+  public var taskId: String
+  public var sample: Int
+  /// Generated token ids, including `<end>` when the policy stopped by itself.
+  public var tokens: [Int32]
+  /// The attempt as text (the byte tokens, without special tokens).
+  public var text: String
+  /// Log-probability of each generated token under the policy at temperature 1 (behaviour log-probs).
+  public var logprobs: [Float]
+  /// Why generation stopped: stop, length or context.
+  public var finish: String
+  public var temperature: Double
+  public var maxTokens: Int
+
+  enum CodingKeys: String, CodingKey {
+    case id, round, sample, tokens, text, logprobs, finish, temperature
+    case taskId = "task_id"
+    case maxTokens = "max_tokens"
+  }
+}
+
+/// The executed and criticized version of one rollout.
+public struct FeedbackRecord: ShardRecord, Equatable {
+  public static let shardKind = "feedback"
+  public var id: String
+  public var rolloutId: String
+  public var taskId: String
+  public var round: Int
+  public var sample: Int
+  public var passed: Bool
+  /// 1 for a pass, 0 otherwise (the scalar reward that GRPO and RFT see).
+  public var reward: Double
+  /// Raw execution feedback, never replaced by the critique.
+  public var result: ExecutionResult
+  public var critique: Critique
+  /// Index into the rollout's tokens of the first error the executor located, if any.
+  public var firstErrorToken: Int?
+
+  enum CodingKeys: String, CodingKey {
+    case id, round, sample, passed, reward, result, critique
+    case rolloutId = "rollout_id"
+    case taskId = "task_id"
+    case firstErrorToken = "first_error_token"
+  }
+}
+
+/// A memory note offered to the teacher, and whether it was actually shown (randomized).
+public struct NoteAssignment: Codable, Sendable, Equatable {
+  public var noteId: String
+  public var included: Bool
+
+  enum CodingKeys: String, CodingKey {
+    case included
+    case noteId = "note_id"
+  }
+}
+
+/// One hindsight trajectory sampled by the teacher and checked again.
+public struct HindsightSample: Codable, Sendable, Equatable {
+  public var text: String
+  public var tokens: [Int32]
+  public var verified: Bool
+  public var kind: String
+}
+
+/// The teacher's view of one student attempt.
+public struct RewriteRecord: ShardRecord, Equatable {
+  public static let shardKind = "rewrite"
+  public var id: String
+  public var feedbackId: String
+  public var rolloutId: String
+  public var taskId: String
+  public var round: Int
+  /// The privileged teacher context, rendered as text (special tokens as markers).
+  public var teacherContext: String
+  /// The same context as token ids (what the teacher was conditioned on).
+  public var teacherTokens: [Int32]
+  /// The rollout whose passing attempt was shown as a sibling, if any.
+  public var siblingRolloutId: String?
+  public var notes: [NoteAssignment]
+  /// Corrected trajectories sampled with the privileged context (failed attempts only).
+  public var hindsight: [HindsightSample]
+  /// Per student token: the teacher's log-probability of that token.
+  public var teacherLogprobs: [Float]
+  /// Per student token: the teacher's top-k token ids and log-probabilities (tail mass implied).
+  public var teacherTopIds: [[Int32]]
+  public var teacherTopLogprobs: [[Float]]
+
+  enum CodingKeys: String, CodingKey {
+    case id, round, notes, hindsight
+    case feedbackId = "feedback_id"
+    case rolloutId = "rollout_id"
+    case taskId = "task_id"
+    case teacherContext = "teacher_context"
+    case teacherTokens = "teacher_tokens"
+    case siblingRolloutId = "sibling_rollout_id"
+    case teacherLogprobs = "teacher_logprobs"
+    case teacherTopIds = "teacher_top_ids"
+    case teacherTopLogprobs = "teacher_top_logprobs"
+  }
+}
+
+/// One held-out task evaluated on a policy's first attempt, without feedback.
+public struct EvalRecord: ShardRecord, Equatable {
+  public static let shardKind = "eval"
+  public var taskId: String
+  public var greedyPassed: Bool
+  public var greedyText: String
+  /// Pass/fail of each temperature sample.
+  public var sampledPassed: [Bool]
+
+  enum CodingKeys: String, CodingKey {
+    case taskId = "task_id"
+    case greedyPassed = "greedy_passed"
+    case greedyText = "greedy_text"
+    case sampledPassed = "sampled_passed"
+  }
+}

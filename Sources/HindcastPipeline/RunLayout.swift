@@ -1,0 +1,36 @@
+import Foundation
+
+/// Paths inside a run directory (see docs/formats.md):
+///
+///     RUN/pipeline.toml   RUN/manifest.json   RUN/metrics.jsonl   RUN/.lock
+///     RUN/policy/round-NNNN/                 policy checkpoints (round 0 = the base policy)
+///     RUN/rNNNN/STAGE/shard-NNNNN.jsonl.zst  stage shards
+///     RUN/rNNNN/eval.json                    eval summary of the policy that starts round N
+///     RUN/memory/                            experiential memory store
+public struct RunLayout: Sendable {
+  public let root: String
+
+  public init(root: String) {
+    self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+  }
+
+  public static func roundName(_ round: Int) -> String { String(format: "r%04d", round) }
+
+  public var spec: String { root + "/pipeline.toml" }
+  public var manifest: String { root + "/manifest.json" }
+  public var metrics: String { root + "/metrics.jsonl" }
+  public var lock: String { root + "/.lock" }
+  public var memory: String { root + "/memory" }
+  public var claims: String { root + "/.claims" }
+
+  public func policyName(round: Int) -> String { String(format: "policy/round-%04d", round) }
+  public func policy(round: Int) -> String { root + "/" + policyName(round: round) }
+
+  public func shardName(round: Int, stage: StageName, shard: Int) -> String {
+    "\(Self.roundName(round))/\(stage.rawValue)/shard-\(String(format: "%05d", shard)).jsonl.zst"
+  }
+
+  public func evalName(round: Int) -> String { "\(Self.roundName(round))/eval.json" }
+
+  public func path(_ relative: String) -> String { root + "/" + relative }
+}

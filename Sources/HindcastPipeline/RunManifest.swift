@@ -1,0 +1,78 @@
+import Foundation
+import HindcastStorage
+import HindcastSupport
+
+/// `manifest.json`: the single record of what in a run directory is complete. A shard, a policy
+/// checkpoint or an eval counts as done only when the manifest lists it with its content hash; the
+/// file is replaced atomically, and updates from concurrent workers are serialized by a lock file.
+public struct RunManifest: Codable, Sendable, Equatable {
+  public static let formatName = "hindcast-run"
+  public static let currentVersion = 1
+
+  /// One completed unit of work: a shard, a checkpoint or a summary file.
+  public struct Unit: Codable, Sendable, Equatable {
+    /// Path relative to the run directory.
+    public var path: String
+    /// SHA-256 (hex) of the file's bytes; for a checkpoint directory, of its `DONE` marker.
+    public var sha256: String
+    /// Number of records in a shard (0 for other files).
+    public var records: Int
+  }
+
+  public var format: String = formatName
+  public var version: Int = currentVersion
+  /// SHA-256 of the frozen `pipeline.toml`, so a run is never continued under another spec.
+  public var specSHA256: String
+  /// Completed units by key (`r0000/rollout/00003`, `policy/round-0001`, `r0000/eval`).
+  public var units: [String: Unit] = [:]
+  /// Per round and stage, the number of shards the stage has (known once it starts).
+  public var shardCounts: [String: Int] = [:]
+
+  enum CodingKeys: String, CodingKey {
+    case format, version, units
+    case specSHA256 = "spec_sha256"
+    case shardCounts = "shard_counts"
+  }
+
+  public init(specSHA256: String) { self.specSHA256 = specSHA256 }
+
+  public static func unitKey(round: Int, stage: StageName, shard: Int) -> String {
+    "\(RunLayout.roundName(round))/\(stage.rawValue)/\(String(format: "%05d", shard))"
+  }
+
+  public static func stageKey(round: Int, stage: StageName) -> String {
+    "\(RunLayout.roundName(round))/\(stage.rawValue)"
+  }
+
+  /// Reads and checks a manifest. A missing file returns nil; an unreadable, hand-broken or
+  /// incompatible one throws an error naming the file.
+  static func read(path: String) throws -> RunManifest? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let bytes = try AtomicFile.read(path)
+    let manifest: RunManifest
+    do {
+      manifest = try JSONDecoder().decode(RunManifest.self, from: Data(bytes))
+    } catch {
+      throw HindcastError(
+        .corruptFile, "the run manifest is not valid: \(JSONLines.describe(error))", location: path,
+        hint: "restore it from a backup, or start a new run directory; never edit it by hand")
+    }
+    guard manifest.format == formatName else {
+      throw HindcastError(
+        .corruptFile, "not a Hindcast run manifest (format '\(manifest.format)')", location: path)
+    }
+    guard manifest.version == currentVersion else {
+      throw HindcastError(
+        .versionMismatch,
+        "run directory has format version \(manifest.version); this hindcast reads version \(currentVersion)",
+        location: path, hint: "use the hindcast release that created it, or start a new run")
+    }
+    return manifest
+  }
+
+  func write(path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try AtomicFile.write(Array(try encoder.encode(self)) + [10], to: path)
+  }
+}

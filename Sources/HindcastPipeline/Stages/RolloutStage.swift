@@ -1,0 +1,47 @@
+import HindcastModel
+import HindcastSupport
+import HindcastTasks
+
+/// Stage `rollout`: k samples per training task from the round's policy, task-only context.
+public struct RolloutStage {
+  public let run: Run
+  public let tasks: TaskSource
+
+  public init(run: Run, tasks: TaskSource) {
+    self.run = run
+    self.tasks = tasks
+  }
+
+  public func execute(round: Int, policy: Policy) throws {
+    let spec = run.spec
+    let train = try tasks.train(round: round)
+    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens)
+    let settings = SamplingSettings(
+      temperature: Float(spec.rollout.temperature), maxNewTokens: spec.rollout.maxTokens)
+    try run.runShards(round: round, stage: .rollout, shardCount: tasks.shardCount(taskCount: train.count)) {
+      shard, seed -> ShardOutput<RolloutRecord> in
+      var prompts: [[Int32]] = []
+      var owners: [(task: TaskRecord, sample: Int)] = []
+      for task in tasks.shardSlice(train, shard: shard) {
+        for sample in 0..<spec.tasks.samplesPerTask {
+          prompts.append(builder.student(task: task.prompt))
+          owners.append((task, sample))
+        }
+      }
+      let seeds = (0..<prompts.count).map { SeedDerivation.derive(seed, [UInt64($0)]) }
+      let generations = try policy.generate(prompts: prompts, settings: settings, seeds: seeds)
+      var budget = Budget()
+      let records = zip(owners, generations).map { owner, generation -> RolloutRecord in
+        budget.generatedTokens += generation.tokens.count
+        return RolloutRecord(
+          id: "\(RunLayout.roundName(round))/\(owner.task.id)/s\(owner.sample)", round: round,
+          taskId: owner.task.id,
+          sample: owner.sample, tokens: generation.tokens, text: Tokenizer.decodeText(generation.tokens),
+          logprobs: generation.logprobs, finish: generation.finish.rawValue,
+          temperature: spec.rollout.temperature,
+          maxTokens: spec.rollout.maxTokens)
+      }
+      return ShardOutput(records: records, budget: budget)
+    }
+  }
+}

@@ -1,1 +1,0 @@
-// The HindcastTasks module. See docs/architecture.md.

@@ -1,0 +1,181 @@
+/// Explains listdsl failures from behaviour: how the wrong output relates to the wanted one
+/// (reversed, sorted when it should not be, too many elements, values shifted, ...), and what
+/// a parse or runtime error means. Deterministic.
+///
+/// Causes: pass, parse causes (empty-program, empty-op, unknown-op, missing-argument,
+/// bad-argument, unexpected-text), runtime causes (take-too-long, drop-too-long, max-of-empty,
+/// op-after-reduction, value-too-large, step-limit), output causes (missing-reduction,
+/// extra-reduction, wrong-number, reversed-order, extra-sort, missing-sort, wrong-order,
+/// map-offset, map-scale, wrong-values, take-too-many, drop-too-few, missing-filter, too-long,
+/// take-too-few, drop-too-many, over-filter, too-short), bad-task, other.
+public struct ListDSLCritic: Critic {
+  public init() {}
+
+  public func critique(task: TaskRecord, attempt: String, result: ExecutionResult) -> Critique {
+    if result.passed { return .passed }
+    guard case .success(let cases) = ListDSLFamily().testCases(of: task) else {
+      return Critique(text: "the task itself is malformed", cause: "bad-task")
+    }
+    let program: ListProgram
+    switch ListLanguage.parse(attempt) {
+    case .failure(let error): return Self.explain(error)
+    case .success(let parsed): program = parsed
+    }
+    for testCase in cases {
+      switch ListLanguage.run(program, on: testCase.input) {
+      case .failure(let error):
+        return Self.explain(error, program: program)
+      case .success(let output) where output != testCase.output:
+        return Self.explain(want: testCase.output, got: output, input: testCase.input, program: program)
+      case .success:
+        continue
+      }
+    }
+    return Critique(text: "the attempt failed for a reason the critic cannot see", cause: "other")
+  }
+
+  static func explain(_ error: ListParseError) -> Critique {
+    let ops = "ops: map +k, map *k, keep >k, keep <k, keep even, keep odd, sort, rev, take k, drop k, sum, max"
+    switch error.reason {
+    case .emptyProgram:
+      return Critique(text: "the program is empty", cause: error.reason.rawValue, hint: "write ops joined by |")
+    case .emptyOp:
+      return Critique(text: "there is an empty op between two |", cause: error.reason.rawValue, hint: "remove the extra |")
+    case .unknownOp:
+      return Critique(text: error.message, cause: error.reason.rawValue, hint: ops)
+    case .missingArgument, .badArgument:
+      return Critique(text: error.message, cause: error.reason.rawValue, hint: "for example take 2, map +3, keep >4")
+    case .unexpectedText:
+      return Critique(text: error.message, cause: error.reason.rawValue, hint: "join ops with |")
+    }
+  }
+
+  static func explain(_ error: ListRuntimeError, program: ListProgram) -> Critique {
+    let cause = error.reason.rawValue
+    switch error.reason {
+    case .takeTooLong, .dropTooLong:
+      let verb = error.reason == .takeTooLong ? "take" : "drop"
+      return Critique(
+        text: error.message, cause: cause,
+        hint: "the list is shorter than \(verb) needs here; use a smaller number or move \(verb) earlier")
+    case .maxOfEmpty:
+      return Critique(text: "max ran on an empty list", cause: cause, hint: "an earlier op removed every element")
+    case .opAfterReduction:
+      return Critique(text: error.message, cause: cause, hint: "sum and max return a number; they must come last")
+    case .valueTooLarge:
+      return Critique(text: error.message, cause: cause, hint: "the examples use small numbers")
+    case .stepLimit:
+      return Critique(
+        text: "the program has far too many ops (\(program.ops.count))", cause: cause,
+        hint: "the examples need at most a few ops")
+    }
+  }
+
+  static func explain(want: ListValue, got: ListValue, input: [Int], program: ListProgram) -> Critique {
+    let inputText = ListValue.list(input).text
+    switch (want, got) {
+    case (.number, .list):
+      return Critique(
+        text: "the program returns a list but the examples return a number", cause: "missing-reduction",
+        hint: "end with sum or max")
+    case (.list, .number):
+      return Critique(
+        text: "the program returns a number but the examples return a list", cause: "extra-reduction",
+        hint: "remove sum or max")
+    case (.number(let wanted), .number(let value)):
+      let hint = program.ops.last == .sum ? "compare with max, or with fewer elements summed" : "compare with sum"
+      return Critique(
+        text: "on \(inputText) the result is \(value), the examples need \(wanted)", cause: "wrong-number", hint: hint)
+    case (.list(let wanted), .list(let items)):
+      return explainLists(wanted: wanted, got: items, inputText: inputText, program: program)
+    }
+  }
+
+  private static func explainLists(wanted: [Int], got: [Int], inputText: String, program: ListProgram) -> Critique {
+    let hasSort = program.ops.contains(.sort)
+    let hasRev = program.ops.contains(.rev)
+    if wanted.sorted() == got.sorted() {
+      if wanted == got.reversed() {
+        return Critique(
+          text: "the output is reversed", cause: "reversed-order", hint: hasRev ? "remove rev" : "add rev")
+      }
+      if got == got.sorted() && wanted != wanted.sorted() {
+        return Critique(
+          text: "sorted the list but the examples keep \(wanted == wanted.sorted(by: >) ? "descending" : "input") order",
+          cause: "extra-sort", hint: hasSort ? "remove sort or add rev after it" : "check the order of ops")
+      }
+      if wanted == wanted.sorted() {
+        return Critique(text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
+      }
+      return Critique(text: "the right elements in the wrong order", cause: "wrong-order", hint: "check sort and rev")
+    }
+    if wanted.count == got.count && !wanted.isEmpty {
+      let differences = Set(zip(wanted, got).map { $0 - $1 })
+      if differences.count == 1, let difference = differences.first {
+        return Critique(
+          text: "every value is off by \(difference)", cause: "map-offset", hint: "check the map constant")
+      }
+      if zip(wanted, got).allSatisfy({ $1 != 0 && $0 % $1 == 0 }) || zip(wanted, got).allSatisfy({ $0 != 0 && $1 % $0 == 0 }) {
+        return Critique(text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
+      }
+      return Critique(
+        text: "on \(inputText) the values differ from the examples", cause: "wrong-values",
+        hint: "check the map and keep ops and their order")
+    }
+    if got.count > wanted.count {
+      if got.starts(with: wanted) {
+        return Critique(text: "keeps too many elements from the front", cause: "take-too-many", hint: "take fewer")
+      }
+      if got.reversed().starts(with: wanted.reversed()) {
+        return Critique(text: "drops too few elements from the front", cause: "drop-too-few", hint: "drop more")
+      }
+      if isSubsequence(wanted, of: got) {
+        let removed = removedElements(kept: wanted, from: got)
+        return Critique(
+          text: "keeps elements the examples remove (\(ListValue.list(removed).text))", cause: "missing-filter",
+          hint: keepHint(kept: wanted, removed: removed))
+      }
+      return Critique(text: "the output has too many elements", cause: "too-long", hint: "check take, drop and keep")
+    }
+    if wanted.starts(with: got) {
+      return Critique(text: "keeps too few elements", cause: "take-too-few", hint: "take more")
+    }
+    if wanted.reversed().starts(with: got.reversed()) {
+      return Critique(text: "drops too many elements from the front", cause: "drop-too-many", hint: "drop fewer")
+    }
+    if isSubsequence(got, of: wanted) {
+      let lost = removedElements(kept: got, from: wanted)
+      return Critique(
+        text: "removes elements the examples keep (\(ListValue.list(lost).text))", cause: "over-filter",
+        hint: "loosen or remove a keep")
+    }
+    return Critique(text: "the output has too few elements", cause: "too-short", hint: "check take, drop and keep")
+  }
+
+  static func isSubsequence(_ small: [Int], of large: [Int]) -> Bool {
+    var index = 0
+    for item in large where index < small.count && item == small[index] { index += 1 }
+    return index == small.count
+  }
+
+  /// The elements of `from` left over after matching `kept` as a subsequence.
+  static func removedElements(kept: [Int], from: [Int]) -> [Int] {
+    var index = 0
+    var removed: [Int] = []
+    for item in from {
+      if index < kept.count && item == kept[index] { index += 1 } else { removed.append(item) }
+    }
+    return removed
+  }
+
+  /// A keep op that separates kept from removed values, if one exists.
+  static func keepHint(kept: [Int], removed: [Int]) -> String {
+    let candidates: [(String, (Int) -> Bool)] =
+      [("keep even", { $0 % 2 == 0 }), ("keep odd", { $0 % 2 != 0 })]
+      + (0...9).map { k in ("keep >\(k)", { $0 > k }) } + (1...10).map { k in ("keep <\(k)", { $0 < k }) }
+    for (text, predicate) in candidates where kept.allSatisfy(predicate) && !removed.contains(where: predicate) {
+      return "the examples look like \(text)"
+    }
+    return "add or change a keep"
+  }
+}

@@ -1,0 +1,84 @@
+import HindcastPipeline
+import HindcastSupport
+import Testing
+
+@Suite struct PipelineSpecTests {
+  func error(_ text: String) -> HindcastError? {
+    do {
+      _ = try PipelineSpec.parse(text: text, source: "spec.toml")
+      return nil
+    } catch let error as HindcastError {
+      return error
+    } catch {
+      return nil
+    }
+  }
+
+  @Test func parsesEveryTableAndKeepsDefaults() throws {
+    let spec = try PipelineSpec.parse(
+      text: """
+        name = "t"  # comment
+        seed = 7
+        rounds = 2
+        [model]
+        preset = "tiny"
+        [tasks]
+        family = "listdsl"
+        train_per_round = 1_000
+        [distill]
+        sdpo = 0.5
+        grpo = 1
+        teacher = "ema"
+        positions = "all"
+        divergence = "jsd"
+        lr = 3e-4
+        """, source: "spec.toml")
+    #expect(spec.name == "t" && spec.seed == 7 && spec.rounds == 2)
+    #expect(spec.model.config == .tiny)
+    #expect(spec.tasks.family == "listdsl" && spec.tasks.trainPerRound == 1000)
+    #expect(spec.distill.teacher == .ema && spec.distill.positions == .all && spec.distill.divergence == .jsd)
+    #expect(spec.distill.grpo == 1 && abs(spec.distill.learningRate - 3e-4) < 1e-12)
+    #expect(spec.tasks.samplesPerTask == PipelineSpec().tasks.samplesPerTask)
+  }
+
+  @Test func unknownKeyIsNamedWithItsLine() throws {
+    let e = try #require(error("rounds = 1\n[distill]\nsdpo = 1\nlearning_rate = 0.1\n"))
+    #expect(e.code == .invalidConfig)
+    #expect(e.message.contains("distill.learning_rate"))
+    #expect(e.location == "spec.toml:4")
+  }
+
+  @Test func unknownTableWrongTypeAndRangeAreRejected() throws {
+    let table = try #require(error("[optimizer]\n"))
+    #expect(table.message.contains("[optimizer]"))
+    let type = try #require(error("rounds = \"three\"\n"))
+    #expect(
+      type.message.contains("'rounds'") && type.message.contains("integer") && type.location == "spec.toml:1")
+    let range = try #require(error("[distill]\nlr = 5.0\n"))
+    #expect(range.message.contains("'distill.lr'") && range.message.contains("1e-07...1.0"))
+    let choice = try #require(error("[distill]\nteacher = \"moving\"\n"))
+    #expect(choice.message.contains("'base'") && choice.message.contains("'ema'"))
+    let objectives = try #require(error("[distill]\nsdpo = 0\n"))
+    #expect(objectives.message.contains("objective"))
+    let model = try #require(error("[model]\nwidth = 130\nheads = 4\n"))
+    #expect(model.message.contains("heads"))
+  }
+
+  @Test func malformedTOMLNamesTheLine() throws {
+    let e1 = try #require(error("name = \"unterminated\n"))
+    #expect(e1.location == "spec.toml:1" && e1.message.contains("unterminated"))
+    let e2 = try #require(error("rounds = 1\nrounds = 2\n"))
+    #expect(e2.location == "spec.toml:2" && e2.message.contains("twice"))
+    let e3 = try #require(error("x = { a = 1 }\n"))
+    #expect(e3.message.contains("inline tables"))
+    let e4 = try #require(error("seed = abc\n"))
+    #expect(e4.message.contains("quotes"))
+  }
+
+  @Test func shippedSpecsParse() throws {
+    for name in ["quickstart"] {
+      let spec = try PipelineSpec.load(path: "pipelines/\(name).toml")
+      #expect(spec.name == name)
+    }
+  }
+}
