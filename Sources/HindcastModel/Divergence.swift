@@ -33,8 +33,9 @@ public enum TeacherDistribution: Sendable, Codable, Equatable {
     }
   }
 
-  /// The distribution of `softmax(logits)`: all of it when `topK` is nil, otherwise its `topK`
-  /// most likely ids (ties broken by the lower id) in descending order of probability.
+  /// The distribution of `softmax(logits)`: all of it when `topK` is nil (or at least the number
+  /// of logits), otherwise its `max(topK, 1)` most likely ids (ties broken by the lower id) in
+  /// descending order of probability.
   public static func fromLogits(_ logits: [Float], topK: Int? = nil) -> TeacherDistribution {
     var maxValue = -Double.infinity
     for value in logits where Double(value) > maxValue { maxValue = Double(value) }
@@ -46,7 +47,7 @@ public enum TeacherDistribution: Sendable, Codable, Equatable {
     let order = logprobs.indices.sorted {
       logprobs[$0] > logprobs[$1] || (logprobs[$0] == logprobs[$1] && $0 < $1)
     }
-    let chosen = order.prefix(max(topK, 0))
+    let chosen = order.prefix(max(topK, 1))
     return .topK(ids: chosen.map { Int32($0) }, logprobs: chosen.map { logprobs[$0] })
   }
 

@@ -106,7 +106,7 @@ enum TermLoss {
       let a = Double(advantage)
       let low = 1 - Double(clip)
       let high = 1 + Double(clip)
-      let clipped = (a >= 0 && ratio > high) || (a < 0 && ratio < low)
+      let clipped = (a > 0 && ratio > high) || (a < 0 && ratio < low)
       let clippedRatio = min(max(ratio, low), high)
       let loss = -min(ratio * a, clippedRatio * a)
       if let dlogits, !clipped {

@@ -23,6 +23,69 @@ public struct TrainingSequence: Sendable, Codable, Equatable {
     }
     return TrainingSequence(tokens: tokens, terms: terms.filter { $0.position >= 0 })
   }
+
+  /// Self-distillation on a completion the student sampled: completion token i gets
+  /// `.divergence(teacher: teachers[i], kind:)` at the position that predicts it, for the first
+  /// `coveredTokens` tokens (all when nil; pass `firstError + 1` to stop after the first error).
+  /// With `behaviourLogprobs` (the sampler's log-probability of each completion token), each term
+  /// carries an `ImportanceWeight` clipped at `importanceClip`. `teachers` needs at least
+  /// `coveredTokens` entries; `behaviourLogprobs`, when given, one per completion token. A token
+  /// with no predicting position (an empty prompt's first token) is skipped.
+  public static func distillation(
+    prompt: [Int32], completion: [Int32], teachers: [TeacherDistribution], kind: DivergenceKind,
+    behaviourLogprobs: [Float]? = nil, importanceClip: Float = 2, weight: Float = 1, coveredTokens: Int? = nil
+  ) throws -> TrainingSequence {
+    let covered = coveredTokens ?? completion.count
+    guard (0...completion.count).contains(covered) else {
+      throw HindcastError(
+        .invalidInput, "distillation covers \(covered) tokens of a completion of \(completion.count)")
+    }
+    guard teachers.count >= covered else {
+      throw HindcastError(
+        .invalidInput,
+        "distillation has \(teachers.count) teacher distributions for \(covered) covered tokens")
+    }
+    if let behaviourLogprobs, behaviourLogprobs.count != completion.count {
+      throw HindcastError(
+        .invalidInput,
+        "distillation has \(behaviourLogprobs.count) behaviour log-probabilities for \(completion.count) tokens"
+      )
+    }
+    let terms = (0..<covered).compactMap { i -> TokenTerm? in
+      let position = prompt.count + i - 1
+      guard position >= 0 else { return nil }
+      let importance = behaviourLogprobs.map {
+        ImportanceWeight(oldLogprob: $0[i], target: completion[i], clip: importanceClip)
+      }
+      return TokenTerm(
+        position: position, weight: weight,
+        kind: .divergence(teacher: teachers[i], kind: kind, importance: importance))
+    }
+    return TrainingSequence(tokens: prompt + completion, terms: terms)
+  }
+
+  /// The clipped policy-gradient surrogate on every token of a sampled completion, all with the
+  /// sequence's `advantage` (GRPO): `oldLogprobs` holds the sampler's log-probability of each
+  /// completion token. A token with no predicting position is skipped.
+  public static func policyGradient(
+    prompt: [Int32], completion: [Int32], advantage: Float, oldLogprobs: [Float], clip: Float = 0.2,
+    weight: Float = 1
+  ) throws -> TrainingSequence {
+    guard oldLogprobs.count == completion.count else {
+      throw HindcastError(
+        .invalidInput,
+        "policy gradient has \(oldLogprobs.count) old log-probabilities for \(completion.count) tokens")
+    }
+    let terms = completion.indices.compactMap { i -> TokenTerm? in
+      let position = prompt.count + i - 1
+      guard position >= 0 else { return nil }
+      return TokenTerm(
+        position: position, weight: weight,
+        kind: .policyGradient(
+          target: completion[i], advantage: advantage, oldLogprob: oldLogprobs[i], clip: clip))
+    }
+    return TrainingSequence(tokens: prompt + completion, terms: terms)
+  }
 }
 
 /// One weighted loss term at one position. The total loss of a batch is the sum over all terms of
