@@ -11,6 +11,7 @@ extension HindcastCommand {
     MemoryStageCommand.self,
     DistillCommand.self,
     EvalCommand.self,
+    GapCommand.self,
     StatusCommand.self,
     VerifyCommand.self,
     TrainLMCommand.self,

@@ -76,12 +76,11 @@ public struct PretrainStage {
         revisions += try ownMistakes(model: model, corpus: corpus, builder: builder, seed: rng.next()).filter(
           fits)
       }
-      var batch: [TrainingSequence] = []
-      for _ in 0..<p.batch {
-        let useRevision = !revisions.isEmpty && rng.nextUnitDouble() < p.revisionFraction
-        let pool = useRevision ? revisions : direct
-        batch.append(pool[rng.nextInt(below: pool.count)])
-      }
+      // Whole batches are direct or revision examples, so short direct examples are not padded
+      // to the length of revision contexts.
+      let useRevision = !revisions.isEmpty && rng.nextUnitDouble() < p.revisionFraction
+      let pool = useRevision ? revisions : direct
+      var batch = (0..<p.batch).map { _ in pool[rng.nextInt(below: pool.count)] }
       let terms = batch.reduce(0) { $0 + $1.terms.count }
       for b in batch.indices {
         for t in batch[b].terms.indices { batch[b].terms[t].weight = 1 / Float(max(1, terms)) }

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import HindcastPipeline
+import HindcastTasks
+
+/// `hindcast gap`: measures the teacher-student gap of a run's policy before training on it.
+struct GapCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gap",
+    abstract: "Measure how much feedback in context helps the policy (the teacher-student gap).",
+    discussion: """
+      On held-out tasks whose greedy first attempt fails, compares second tries with the feedback \
+      and critique in context (greedy and temperature 1) against plain resampling without feedback, \
+      and reports the per-token log-probability gain of the canonical solution, with 95% intervals. \
+      Self-distillation can only help when this gap is clearly positive.
+      """)
+
+  @OptionGroup var options: RunOptions
+
+  @Option(help: "Round whose policy to measure (0 = the base policy).")
+  var round: Int = 0
+
+  @Option(help: "Feedback level: full, location or bare.")
+  var feedback: String = "full"
+
+  @Flag(help: "Print the report as JSON.")
+  var json = false
+
+  func run() throws {
+    guard let level = FeedbackLevel(rawValue: feedback) else {
+      throw ValidationError("--feedback must be full, location or bare; got '\(feedback)'")
+    }
+    let run = try options.open()
+    let runner = try PipelineRunner(run: run)
+    let policy = EmbeddedPolicy(model: try PolicyStore(run: run).load(round: round))
+    let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
+      .measure(policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000), level: level)
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+      return
+    }
+    func line(_ name: String, _ r: GapReport.Rate) -> String {
+      String(
+        format: "  %-34@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]", name, r.fixed, r.of, 100 * r.rate, 100 * r.low,
+        100 * r.high)
+    }
+    print(
+      "gap of \(run.layout.policyName(round: round)) on \(report.tasks) held-out \(run.spec.tasks.family) tasks"
+    )
+    print("  first attempt (greedy) passed     \(report.firstAttemptPassed)/\(report.tasks)")
+    print("  second try on failures:                fixed    rate   95% interval")
+    print(line("feedback in context, greedy", report.feedbackGreedy))
+    print(line("feedback in context, temperature 1", report.feedbackSampled))
+    print(line("no feedback, resample at T=1", report.resampleNoFeedback))
+    print("  greedy feedback try repeated the attempt verbatim: \(report.repeatedAttempt)")
+    print(
+      String(
+        format: "  canonical solution log-prob gain per token: %+.3f nats (± %.3f, 95%%)", report.logprobGain,
+        1.96 * report.logprobGainStandardError))
+  }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import HindcastModel
+import HindcastSupport
+import HindcastTasks
+
+/// `hindcast gap`: does feedback in context help this policy? The methods only work when the
+/// teacher (same model, feedback in context) beats the student (no feedback).
+///
+/// On held-out tasks: the student's greedy first attempt; for every failure, second tries with the
+/// feedback and critique in context (greedy and at temperature 1), and plain resamples without
+/// feedback at temperature 1 as the control. Also the mean per-token log-probability of the
+/// canonical solution with and without the feedback context.
+public struct GapReport: Codable, Sendable {
+  public struct Rate: Codable, Sendable {
+    public var fixed: Int
+    public var of: Int
+    public var rate: Double
+    /// 95% normal-approximation interval of the rate.
+    public var low: Double
+    public var high: Double
+
+    init(_ fixed: Int, _ of: Int) {
+      self.fixed = fixed
+      self.of = of
+      rate = of == 0 ? 0 : Double(fixed) / Double(of)
+      let se = of == 0 ? 0 : (rate * (1 - rate) / Double(of)).squareRoot()
+      low = max(0, rate - 1.96 * se)
+      high = min(1, rate + 1.96 * se)
+    }
+  }
+
+  public var tasks: Int
+  public var firstAttemptPassed: Int
+  public var feedbackGreedy: Rate
+  public var feedbackSampled: Rate
+  public var resampleNoFeedback: Rate
+  /// How often the greedy feedback try repeated the failed attempt verbatim.
+  public var repeatedAttempt: Int
+  /// Mean over failures of (teacher - student) per-token log-prob of the canonical solution.
+  public var logprobGain: Double
+  public var logprobGainStandardError: Double
+}
+
+public struct GapMeasurement {
+  public let tasks: TaskSource
+  public let maxTokens: Int
+
+  public init(tasks: TaskSource, maxTokens: Int) {
+    self.tasks = tasks
+    self.maxTokens = maxTokens
+  }
+
+  public func measure(policy: Policy, seed: UInt64, level: FeedbackLevel = .full) throws -> GapReport {
+    let heldOut = try tasks.heldOut()
+    let family = tasks.family
+    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: maxTokens)
+    let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
+    let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
+    let students = heldOut.map { builder.student(task: $0.prompt) }
+    let first = try policy.generate(prompts: students, settings: greedy, seeds: students.map { _ in 0 })
+    var failures: [(task: TaskRecord, attempt: String, teacher: [Int32], student: [Int32])] = []
+    for (index, task) in heldOut.enumerated() {
+      let attempt = Tokenizer.decodeText(first[index].tokens)
+      let result = family.execute(task: task, attempt: attempt)
+      if result.passed { continue }
+      let critique = family.critique(task: task, attempt: attempt, result: result)
+      let hindsight = ContextBuilder.Hindsight(
+        attempt: attempt, feedback: result.feedbackText(level: level),
+        critique: level == .full ? critique.rendered : nil)
+      failures.append(
+        (task, attempt, builder.teacher(task: task.prompt, hindsight: hindsight).tokens, students[index]))
+    }
+    let seeds = failures.indices.map { SeedDerivation.derive(seed, [UInt64($0)]) }
+    let teacherGreedy = try policy.generate(prompts: failures.map(\.teacher), settings: greedy, seeds: seeds)
+    let teacherSampled = try policy.generate(
+      prompts: failures.map(\.teacher), settings: sampled, seeds: seeds)
+    let resampled = try policy.generate(prompts: failures.map(\.student), settings: sampled, seeds: seeds)
+    func passes(_ generations: [Generation]) -> Int {
+      zip(failures, generations).filter {
+        family.execute(task: $0.task, attempt: Tokenizer.decodeText($1.tokens)).passed
+      }.count
+    }
+    let repeated = zip(failures, teacherGreedy).filter { Tokenizer.decodeText($1.tokens) == $0.attempt }.count
+    let canonical = failures.map { ContextBuilder.completion($0.task.canonical) }
+    let teacherScores = try policy.score(
+      prompts: failures.map(\.teacher), continuations: canonical, topK: nil)
+    let studentScores = try policy.score(
+      prompts: failures.map(\.student), continuations: canonical, topK: nil)
+    let gains = zip(teacherScores, studentScores).map { t, s in
+      (t.totalLogprob - s.totalLogprob) / Double(max(1, t.logprobs.count))
+    }
+    let mean = gains.isEmpty ? 0 : gains.reduce(0, +) / Double(gains.count)
+    let variance =
+      gains.count < 2 ? 0 : gains.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(gains.count - 1)
+    return GapReport(
+      tasks: heldOut.count, firstAttemptPassed: heldOut.count - failures.count,
+      feedbackGreedy: .init(passes(teacherGreedy), failures.count),
+      feedbackSampled: .init(passes(teacherSampled), failures.count),
+      resampleNoFeedback: .init(passes(resampled), failures.count), repeatedAttempt: repeated,
+      logprobGain: mean,
+      logprobGainStandardError: gains.isEmpty ? 0 : (variance / Double(gains.count)).squareRoot())
+  }
+}
