@@ -10,12 +10,12 @@ public struct ExecCritic: Critic {
 
   public func critique(task: TaskRecord, attempt: String, result: ExecutionResult) -> Critique {
     if result.passed { return .passed }
+    if attempt.allSatisfy(\.isWhitespace) && !result.kind.isInfrastructureFailure {
+      return Critique(text: "the attempt is empty", cause: "empty-attempt", hint: "write a solution")
+    }
     if let provided = Self.checkerCritique(result.details.checker?["critique"]) { return provided }
     let firstLine = FeedbackText.clip(
       String(result.feedback.split(whereSeparator: \.isNewline).first ?? ""), limit: 120)
-    if attempt.allSatisfy(\.isWhitespace) {
-      return Critique(text: "the attempt is empty", cause: "empty-attempt", hint: "write a solution")
-    }
     switch result.kind {
     case .timeLimit:
       return Critique(

@@ -35,7 +35,7 @@ public struct ListDSLCritic: Critic {
   }
 
   static func explain(_ error: ListParseError) -> Critique {
-    let ops = "ops: map +k, map *k, keep >k, keep <k, keep even, keep odd, sort, rev, take k, drop k, sum, max"
+    let ops = "ops: map keep sort rev take drop sum max"
     switch error.reason {
     case .emptyProgram:
       return Critique(text: "the program is empty", cause: error.reason.rawValue, hint: "write ops joined by |")
@@ -44,7 +44,7 @@ public struct ListDSLCritic: Critic {
     case .unknownOp:
       return Critique(text: error.message, cause: error.reason.rawValue, hint: ops)
     case .missingArgument, .badArgument:
-      return Critique(text: error.message, cause: error.reason.rawValue, hint: "for example take 2, map +3, keep >4")
+      return Critique(text: error.message, cause: error.reason.rawValue, hint: "e.g. take 2, map +3, keep >4")
     case .unexpectedText:
       return Critique(text: error.message, cause: error.reason.rawValue, hint: "join ops with |")
     }
@@ -57,11 +57,11 @@ public struct ListDSLCritic: Critic {
       let verb = error.reason == .takeTooLong ? "take" : "drop"
       return Critique(
         text: error.message, cause: cause,
-        hint: "the list is shorter than \(verb) needs here; use a smaller number or move \(verb) earlier")
+        hint: "\(verb) fewer, or \(verb) earlier")
     case .maxOfEmpty:
-      return Critique(text: "max ran on an empty list", cause: cause, hint: "an earlier op removed every element")
+      return Critique(text: "max ran on an empty list", cause: cause, hint: "an earlier op removed everything")
     case .opAfterReduction:
-      return Critique(text: error.message, cause: cause, hint: "sum and max return a number; they must come last")
+      return Critique(text: error.message, cause: cause, hint: "sum and max must come last")
     case .valueTooLarge:
       return Critique(text: error.message, cause: cause, hint: "the examples use small numbers")
     case .stepLimit:
@@ -83,9 +83,8 @@ public struct ListDSLCritic: Critic {
         text: "the program returns a number but the examples return a list", cause: "extra-reduction",
         hint: "remove sum or max")
     case (.number(let wanted), .number(let value)):
-      let hint = program.ops.last == .sum ? "compare with max, or with fewer elements summed" : "compare with sum"
-      return Critique(
-        text: "on \(inputText) the result is \(value), the examples need \(wanted)", cause: "wrong-number", hint: hint)
+      let hint = program.ops.last == .sum ? "max instead, or sum fewer" : "sum instead?"
+      return Critique(text: "the result is \(value), not \(wanted)", cause: "wrong-number", hint: hint)
     case (.list(let wanted), .list(let items)):
       return explainLists(wanted: wanted, got: items, inputText: inputText, program: program)
     }
@@ -94,46 +93,56 @@ public struct ListDSLCritic: Critic {
   private static func explainLists(wanted: [Int], got: [Int], inputText: String, program: ListProgram) -> Critique {
     let hasSort = program.ops.contains(.sort)
     let hasRev = program.ops.contains(.rev)
+    let wantedSorted = wanted == wanted.sorted()
+    let gotSorted = got == got.sorted()
     if wanted.sorted() == got.sorted() {
+      if gotSorted && !wantedSorted && hasSort {
+        return Critique(
+          text: "sorted the list but the examples keep \(wanted == wanted.sorted(by: >) ? "descending" : "input") order",
+          cause: "extra-sort", hint: "remove sort")
+      }
       if wanted == got.reversed() {
         return Critique(
           text: "the output is reversed", cause: "reversed-order", hint: hasRev ? "remove rev" : "add rev")
       }
-      if got == got.sorted() && wanted != wanted.sorted() {
-        return Critique(
-          text: "sorted the list but the examples keep \(wanted == wanted.sorted(by: >) ? "descending" : "input") order",
-          cause: "extra-sort", hint: hasSort ? "remove sort or add rev after it" : "check the order of ops")
-      }
-      if wanted == wanted.sorted() {
+      if wantedSorted {
         return Critique(text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
       }
       return Critique(text: "the right elements in the wrong order", cause: "wrong-order", hint: "check sort and rev")
     }
     if wanted.count == got.count && !wanted.isEmpty {
       let differences = Set(zip(wanted, got).map { $0 - $1 })
-      if differences.count == 1, let difference = differences.first {
+      if differences.count == 1, let difference = differences.first, Set(got).count > 1 {
         return Critique(
           text: "every value is off by \(difference)", cause: "map-offset", hint: "check the map constant")
       }
-      if zip(wanted, got).allSatisfy({ $1 != 0 && $0 % $1 == 0 }) || zip(wanted, got).allSatisfy({ $0 != 0 && $1 % $0 == 0 }) {
+      // Same ratio everywhere: wanted[i] * got[0] == got[i] * wanted[0].
+      let sameRatio = zip(wanted, got).allSatisfy { $0 * got[0] == $1 * wanted[0] }
+      if sameRatio && Set(got).count > 1 && !wanted.contains(0) && !got.contains(0) {
         return Critique(text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
       }
-      return Critique(
-        text: "on \(inputText) the values differ from the examples", cause: "wrong-values",
-        hint: "check the map and keep ops and their order")
     }
+    if wantedSorted && !gotSorted && wanted.count > 1 {
+      return Critique(text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
+    }
+    if wanted.count == got.count && !wanted.isEmpty {
+      return Critique(text: "wrong values on \(inputText)", cause: "wrong-values", hint: "check map and keep")
+    }
+    let hasTake = program.ops.contains { if case .take = $0 { return true } else { return false } }
+    let hasDrop = program.ops.contains { if case .drop = $0 { return true } else { return false } }
     if got.count > wanted.count {
-      if got.starts(with: wanted) {
+      let removed = isSubsequence(wanted, of: got) ? removedElements(kept: wanted, from: got) : []
+      let separator = removed.isEmpty ? nil : separatingKeep(kept: wanted, removed: removed)
+      if got.starts(with: wanted) && (hasTake || separator == nil) {
         return Critique(text: "keeps too many elements from the front", cause: "take-too-many", hint: "take fewer")
       }
-      if got.reversed().starts(with: wanted.reversed()) {
+      if got.reversed().starts(with: wanted.reversed()) && (hasDrop || separator == nil) {
         return Critique(text: "drops too few elements from the front", cause: "drop-too-few", hint: "drop more")
       }
-      if isSubsequence(wanted, of: got) {
-        let removed = removedElements(kept: wanted, from: got)
+      if !removed.isEmpty {
         return Critique(
-          text: "keeps elements the examples remove (\(ListValue.list(removed).text))", cause: "missing-filter",
-          hint: keepHint(kept: wanted, removed: removed))
+          text: "keeps \(FeedbackText.clip(ListValue.list(removed).text)), which the examples remove",
+          cause: "missing-filter", hint: separator.map { "try \($0)" } ?? "add or change a keep")
       }
       return Critique(text: "the output has too many elements", cause: "too-long", hint: "check take, drop and keep")
     }
@@ -146,7 +155,7 @@ public struct ListDSLCritic: Critic {
     if isSubsequence(got, of: wanted) {
       let lost = removedElements(kept: got, from: wanted)
       return Critique(
-        text: "removes elements the examples keep (\(ListValue.list(lost).text))", cause: "over-filter",
+        text: "removes \(FeedbackText.clip(ListValue.list(lost).text)), which the examples keep", cause: "over-filter",
         hint: "loosen or remove a keep")
     }
     return Critique(text: "the output has too few elements", cause: "too-short", hint: "check take, drop and keep")
@@ -169,13 +178,13 @@ public struct ListDSLCritic: Critic {
   }
 
   /// A keep op that separates kept from removed values, if one exists.
-  static func keepHint(kept: [Int], removed: [Int]) -> String {
+  static func separatingKeep(kept: [Int], removed: [Int]) -> String? {
     let candidates: [(String, (Int) -> Bool)] =
       [("keep even", { $0 % 2 == 0 }), ("keep odd", { $0 % 2 != 0 })]
       + (0...9).map { k in ("keep >\(k)", { $0 > k }) } + (1...10).map { k in ("keep <\(k)", { $0 < k }) }
     for (text, predicate) in candidates where kept.allSatisfy(predicate) && !removed.contains(where: predicate) {
-      return "the examples look like \(text)"
+      return text
     }
-    return "add or change a keep"
+    return nil
   }
 }
