@@ -141,7 +141,8 @@ import Testing
 
   @Test(arguments: [1, 2, 3, 4])
   func everyCanonicalPassesAndEveryFlawFailsConcisely(level: Int) throws {
-    let tasks = try family.generate(split: .train, count: 150, seed: UInt64(level) * 977, difficulty: TaskDifficulty(level: level))
+    let tasks = try family.generate(
+      split: .train, count: 150, seed: UInt64(level) * 977, difficulty: TaskDifficulty(level: level))
     var rng = SeededRandom(seed: 11)
     var causes: Set<String> = []
     for task in tasks {

@@ -65,7 +65,11 @@ enum ExecFixtures {
     #expect(failing.feedbackText(level: .location) == "test 1: add(1, 2) returned -1")
     #expect(failing.feedbackText(level: .bare) == "wrong")
     #expect(failing.score == 0)
-    #expect(family.critique(task: task, attempt: wrong, result: failing).cause == "failing-test")
+    #expect(family.critique(task: task, attempt: wrong, result: failing).cause == "wrong-result")
+    let none = "def add(a, b):\n    a + b\n"
+    #expect(
+      family.critique(task: task, attempt: none, result: family.execute(task: task, attempt: none)).cause
+        == "missing-return")
 
     let noisy = "print('noise')\ndef add(a, b):\n    print('more noise')\n    return a + b\n"
     #expect(family.execute(task: task, attempt: noisy).passed)
@@ -104,10 +108,12 @@ enum ExecFixtures {
   @Test func splitsAndSelection() throws {
     let heldOut = family.tasks.filter { $0.split == .heldOut }.map(\.id)
     #expect(Set(heldOut).isSuperset(of: ["py-fib", "py-sum-digits", "py-palindrome"]))
-    let chosen = try family.generate(split: .heldOut, count: heldOut.count, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
+    let chosen = try family.generate(
+      split: .heldOut, count: heldOut.count, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
     #expect(Set(chosen.map(\.id)) == Set(heldOut))
     #expect(throws: HindcastError.self) {
-      try family.generate(split: .heldOut, count: 50, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
+      try family.generate(
+        split: .heldOut, count: 50, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
     }
     let easy = try family.generate(split: .train, count: 3, seed: 2, difficulty: TaskDifficulty(level: 1))
     #expect(easy.allSatisfy { $0.features.contains("level:1") })
@@ -132,7 +138,8 @@ enum ExecFixtures {
     try ExecFixtures.write(#"{"id": "t1", "prompt": "p"}"#, to: directory + "/tasks.jsonl")
     try ExecFixtures.write(code, to: directory + "/checker.py")
     let family = try ExecFamily(
-      tasksFile: directory + "/tasks.jsonl", checkerCommand: ["python3", directory + "/checker.py"], limits: limits)
+      tasksFile: directory + "/tasks.jsonl", checkerCommand: ["python3", directory + "/checker.py"],
+      limits: limits)
     return (family, directory)
   }
 
@@ -148,11 +155,17 @@ enum ExecFixtures {
       ("print('[1, 2]')", .checkerError, "invalid checker output: expected a JSON object"),
       ("print('{\"feedback\": \"x\"}')", .checkerError, "invalid checker output: missing boolean 'passed'"),
       ("print('{\"passed\": false, \"feedback\": \"x\", \"score\": 7}')", .checkerError, "'score' must be"),
-      ("import sys\nsys.stderr.write('boom\\n')\nsys.exit(3)", .checkerError, "checker exited with status 3: boom"),
+      (
+        "import sys\nsys.stderr.write('boom\\n')\nsys.exit(3)", .checkerError,
+        "checker exited with status 3: boom"
+      ),
       ("import ctypes\nctypes.string_at(0)", .checkerCrash, "checker crashed (SIGSEGV)"),
       ("import os\nos.abort()", .checkerCrash, "checker crashed (SIGABRT)"),
       ("import time\nwhile True: time.sleep(1)", .timeLimit, "time limit exceeded (wall 2 s)"),
-      ("chunks = []\nwhile True: chunks.append(bytearray(8 << 20))", .memoryLimit, "memory limit exceeded (256 MiB)"),
+      (
+        "chunks = []\nwhile True: chunks.append(bytearray(8 << 20))", .memoryLimit,
+        "memory limit exceeded (256 MiB)"
+      ),
       ("import sys\nwhile True: sys.stdout.write('x' * 4096)", .outputLimit, "output limit exceeded"),
       (
         "import os, time\nfor _ in range(100):\n    if os.fork() == 0:\n        time.sleep(30)\n        os._exit(0)\ntime.sleep(30)",
@@ -263,7 +276,8 @@ enum ExecFixtures {
       #expect(error.code == .missingPrerequisite && error.message.contains("no-such-checker-hindcast"))
     }
     do {
-      _ = try ExecFamily(tasksFile: ExecFixtures.tasksFile, checkerCommand: ["python3", "missing_checker.py"])
+      _ = try ExecFamily(
+        tasksFile: ExecFixtures.tasksFile, checkerCommand: ["python3", "missing_checker.py"])
       Issue.record("expected an error")
     } catch let error as HindcastError {
       #expect(error.code == .missingFile && error.message.contains("missing_checker.py"))

@@ -15,7 +15,9 @@ import Testing
     }
     return TaskRecord(
       id: "listdsl-test", family: "listdsl", split: .train, prompt: "", canonical: program,
-      payload: .object(["examples": .array(Array(cases.prefix(3))), "tests": .array(Array(cases.dropFirst(3)))]),
+      payload: .object([
+        "examples": .array(Array(cases.prefix(3))), "tests": .array(Array(cases.dropFirst(3))),
+      ]),
       features: [])
   }
 
@@ -59,11 +61,13 @@ import Testing
 
   @Test func hiddenTestsAreChecked() throws {
     // Examples [3,1,2], [5,4,0,9], [7,7,1] all have a 1 or a 0 ... the hidden [2,8,6,1,3] does not.
-    let task = try task("keep <5", inputs: [[3, 1, 2], [5, 4, 0, 9], [7, 7, 1], [2, 8, 6, 1, 3], [9, 0, 4]])
+    let task = try task(
+      "keep <5", inputs: [[3, 1, 2], [5, 4, 0, 9], [7, 7, 1], [2, 8, 6, 1, 3], [9, 0, 4]])
     let result = family.execute(task: task, attempt: "keep <6")
     #expect(result.kind == .failingTest)
     #expect(result.details.testSet == "example" || result.details.testSet == "test")
-    let hiddenOnly = family.execute(task: try self.task("keep <9", inputs: [[1, 2], [3, 4], [5], [9, 1], [8]]), attempt: "keep <10")
+    let hiddenOnly = family.execute(
+      task: try self.task("keep <9", inputs: [[1, 2], [3, 4], [5], [9, 1], [8]]), attempt: "keep <10")
     #expect(hiddenOnly.feedback == "test 1: in [9,1] want [1] got [9,1]")
   }
 
@@ -95,7 +99,8 @@ import Testing
     #expect(takeCritique.cause == "take-too-long")
     #expect(try run("sort", attempt: "keep >20|max").1.cause == "max-of-empty")
     #expect(try run("sort", attempt: "sum|sort").1.cause == "op-after-reduction")
-    #expect(try run("sort", attempt: String(repeating: "map *9|", count: 8) + "sort").1.cause == "value-too-large")
+    #expect(
+      try run("sort", attempt: String(repeating: "map *9|", count: 8) + "sort").1.cause == "value-too-large")
   }
 
   @Test func parseErrorsHavePositions() throws {
@@ -134,7 +139,8 @@ import Testing
 
   @Test(arguments: [1, 2, 3, 4])
   func everyCanonicalPassesAndEveryFlawFailsConcisely(level: Int) throws {
-    let tasks = try family.generate(split: .train, count: 120, seed: UInt64(level) * 31, difficulty: TaskDifficulty(level: level))
+    let tasks = try family.generate(
+      split: .train, count: 120, seed: UInt64(level) * 31, difficulty: TaskDifficulty(level: level))
     var rng = SeededRandom(seed: 5)
     var causes: Set<String> = []
     for task in tasks {

@@ -160,10 +160,12 @@ import Testing
   }
 
   @Test func runsInAFreshDirectoryThatIsRemovedAfterwards() throws {
-    let code = "import os\nopen('scratch.txt', 'w').write('x')\nos.mkdir('sub')\nos.chmod('sub', 0)\nprint(os.getcwd())"
+    let code =
+      "import os\nopen('scratch.txt', 'w').write('x')\nos.mkdir('sub')\nos.chmod('sub', 0)\nprint(os.getcwd())"
     let outcome = Sandbox.run(command: python(code), stdin: [], limits: quick)
     #expect(outcome.termination == .exited(code: 0))
-    let directory = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let directory = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(
+      in: .whitespacesAndNewlines)
     #expect(directory.contains("hindcast-sandbox-"))
     #expect(!FileManager.default.fileExists(atPath: directory))
   }

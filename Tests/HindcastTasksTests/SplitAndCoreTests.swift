@@ -56,7 +56,9 @@ import Testing
     } catch let error as HindcastError {
       #expect(error.message.contains("1...4"))
     }
-    #expect(try ArithFamily().generate(split: .train, count: 0, seed: 1, difficulty: TaskDifficulty(level: 1)).isEmpty)
+    #expect(
+      try ArithFamily().generate(split: .train, count: 0, seed: 1, difficulty: TaskDifficulty(level: 1))
+        .isEmpty)
   }
 }
 
@@ -75,7 +77,8 @@ import Testing
   }
 
   @Test func taskRecordRoundTripsThroughJSON() throws {
-    let task = try ListDSLFamily().generate(split: .heldOut, count: 1, seed: 3, difficulty: TaskDifficulty(level: 2))[0]
+    let task = try ListDSLFamily().generate(
+      split: .heldOut, count: 1, seed: 3, difficulty: TaskDifficulty(level: 2))[0]
     let data = try JSONEncoder().encode(task)
     let text = String(decoding: data, as: UTF8.self)
     #expect(text.contains("\"split\":\"held-out\""))
@@ -100,7 +103,8 @@ import Testing
     #expect(result.feedbackText(level: .full) == result.feedback)
     #expect(!result.feedbackText(level: .location).contains("4+8+1=13"))
     #expect(result.feedbackText(level: .bare) == "wrong")
-    let limit = ExecutionResult(passed: false, score: 0, kind: .timeLimit, feedback: "time limit exceeded (wall 10 s)")
+    let limit = ExecutionResult(
+      passed: false, score: 0, kind: .timeLimit, feedback: "time limit exceeded (wall 10 s)")
     #expect(limit.feedbackText(level: .location) == limit.feedback)
   }
 

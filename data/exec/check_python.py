@@ -77,6 +77,22 @@ def failure(kind, feedback, offset=None, location=None, critique=None, score=0.0
     return result
 
 
+def explain_mismatch(call, got, expected):
+    """A short critique of a wrong return value: what kind of wrong it is."""
+    if got is None and expected is not None:
+        return {"text": f"{call} returned None", "cause": "missing-return", "hint": "return the result"}
+    if type(got) is not type(expected):
+        return {"text": f"{call} returned a {type(got).__name__}, not a {type(expected).__name__}",
+                "cause": "wrong-type"}
+    if isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - expected) == 1:
+        return {"text": f"{call} is off by one", "cause": "off-by-one", "hint": "check loop bounds and comparisons"}
+    if isinstance(got, (list, str)) and len(got) == len(expected) and got == expected[::-1]:
+        return {"text": f"{call} is reversed", "cause": "reversed-order"}
+    if isinstance(got, (list, str)) and len(got) != len(expected):
+        return {"text": f"{call} has {len(got)} items, not {len(expected)}", "cause": "wrong-length"}
+    return {"text": f"{call} returned the wrong value", "cause": "wrong-result"}
+
+
 def on_alarm(signum, frame):
     raise TestTimeout()
 
@@ -158,6 +174,7 @@ def check(task, attempt):
         elif first is None:
             first = failure("failing-test", f"test {number}: {call} returned {short(got)}, expected {short(expected)}",
                             location=f"test {number}: {call} returned {short(got)}",
+                            critique=explain_mismatch(call, got, expected),
                             test=number, input=call, got=short(got), expected=short(expected))
 
     if first is None:

@@ -22,14 +22,17 @@ public struct ArithCritic: Critic {
       return .passed
     case .parseError(_, let message, let step):
       if message == "empty attempt" {
-        return Critique(text: "the attempt is empty", cause: "empty-attempt", hint: "write one step per column, e.g. \(example)")
+        return Critique(
+          text: "the attempt is empty", cause: "empty-attempt",
+          hint: "write one step per column, e.g. \(example)")
       }
       return Critique(text: "step \(step) is malformed", cause: "parse-error", hint: message)
     case .trailingText:
       return Critique(text: "text after the final answer", cause: "trailing-text", hint: "stop after =ANSWER")
     case .wrongStep(let step, let written, let parsed, let correct, _, let prefixOfCorrect):
       if prefixOfCorrect {
-        return Critique(text: "stopped in the middle of step \(step)", cause: "truncated", hint: "finish every column")
+        return Critique(
+          text: "stopped in the middle of step \(step)", cause: "truncated", hint: "finish every column")
       }
       guard written != nil else {
         return Critique(
@@ -41,9 +44,11 @@ public struct ArithCritic: Critic {
           text: "an extra step after the last column", cause: "extra-step", hint: "then write =ANSWER")
       }
       guard let parsed else {
-        return Critique(text: "step \(step) is garbled", cause: "parse-error", hint: "steps look like \(example)")
+        return Critique(
+          text: "step \(step) is garbled", cause: "parse-error", hint: "steps look like \(example)")
       }
-      return Self.explainStep(problem: problem, column: step - 1, parsed: parsed, correct: correct, checker: checker)
+      return Self.explainStep(
+        problem: problem, column: step - 1, parsed: parsed, correct: correct, checker: checker)
     case .wrongAnswer(let written, _):
       return Self.explainAnswer(written: written, correct: checker.answer, op: problem.op)
     }
@@ -90,7 +95,8 @@ public struct ArithCritic: Critic {
       }
       if correct.carryOut > 0 && top == digitTop {
         return Critique(
-          text: "the \(here) column needs a borrow", cause: "missing-borrow", hint: "borrow 10: \(correctText)")
+          text: "the \(here) column needs a borrow", cause: "missing-borrow",
+          hint: "borrow 10: \(correctText)")
       }
       if correct.carryOut == 0 && top == digitTop + 10 {
         return Critique(
@@ -148,7 +154,8 @@ public struct ArithCritic: Critic {
 
   private static func explainAnswer(written: String?, correct: String, op: ArithOp) -> Critique {
     guard let written else {
-      return Critique(text: "the final answer is missing", cause: "missing-answer", hint: "end with =\(correct)")
+      return Critique(
+        text: "the final answer is missing", cause: "missing-answer", hint: "end with =\(correct)")
     }
     if op != .sub && correct.count > 1 && written == String(correct.dropFirst()) {
       return Critique(
@@ -160,7 +167,8 @@ public struct ArithCritic: Critic {
         text: "the answer digits are reversed", cause: "answer-reversed", hint: "read steps last to first")
     }
     if written.hasPrefix("0") && written.drop(while: { $0 == "0" }) == correct {
-      return Critique(text: "the answer has a leading zero", cause: "answer-leading-zero", hint: "drop leading zeros")
+      return Critique(
+        text: "the answer has a leading zero", cause: "answer-leading-zero", hint: "drop leading zeros")
     }
     return Critique(
       text: "the answer does not match the steps", cause: "answer-mismatch",

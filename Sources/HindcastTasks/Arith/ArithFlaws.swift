@@ -10,7 +10,9 @@ enum ArithFlaws {
     let columns = steps.count
     let roll = rng.nextInt(below: 100)
     if roll < 10 {
-      return truncate(canonical.isEmpty ? ArithScratchpad.render(steps, answer: answer, op: problem.op) : canonical, rng: &rng)
+      return truncate(
+        canonical.isEmpty ? ArithScratchpad.render(steps, answer: answer, op: problem.op) : canonical,
+        rng: &rng)
     }
     if roll < 20 {
       return ArithScratchpad.render(steps, answer: wrongAnswer(answer, rng: &rng), op: problem.op)

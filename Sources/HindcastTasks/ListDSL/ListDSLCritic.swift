@@ -5,7 +5,7 @@
 /// Causes: pass, parse causes (empty-program, empty-op, unknown-op, missing-argument,
 /// bad-argument, unexpected-text), runtime causes (take-too-long, drop-too-long, max-of-empty,
 /// op-after-reduction, value-too-large, step-limit), output causes (missing-reduction,
-/// extra-reduction, wrong-number, reversed-order, extra-sort, missing-sort, wrong-order,
+/// extra-reduction, wrong-number, reversed-order, extra-sort, missing-sort, wrong-order, wrong-end,
 /// map-offset, map-scale, wrong-values, take-too-many, drop-too-few, missing-filter, too-long,
 /// take-too-few, drop-too-many, over-filter, too-short), bad-task, other.
 public struct ListDSLCritic: Critic {
@@ -26,7 +26,14 @@ public struct ListDSLCritic: Critic {
       case .failure(let error):
         return Self.explain(error, program: program)
       case .success(let output) where output != testCase.output:
-        return Self.explain(want: testCase.output, got: output, input: testCase.input, program: program)
+        // "Sorted" is judged on every wanted output, not one that happens to be in order.
+        let outputsSorted = cases.allSatisfy { testCase in
+          guard case .list(let items) = testCase.output else { return false }
+          return items == items.sorted()
+        }
+        return Self.explain(
+          want: testCase.output, got: output, input: testCase.input, program: program,
+          outputsSorted: outputsSorted)
       case .success:
         continue
       }
@@ -38,9 +45,11 @@ public struct ListDSLCritic: Critic {
     let ops = "ops: map keep sort rev take drop sum max"
     switch error.reason {
     case .emptyProgram:
-      return Critique(text: "the program is empty", cause: error.reason.rawValue, hint: "write ops joined by |")
+      return Critique(
+        text: "the program is empty", cause: error.reason.rawValue, hint: "write ops joined by |")
     case .emptyOp:
-      return Critique(text: "there is an empty op between two |", cause: error.reason.rawValue, hint: "remove the extra |")
+      return Critique(
+        text: "there is an empty op between two |", cause: error.reason.rawValue, hint: "remove the extra |")
     case .unknownOp:
       return Critique(text: error.message, cause: error.reason.rawValue, hint: ops)
     case .missingArgument, .badArgument:
@@ -59,7 +68,8 @@ public struct ListDSLCritic: Critic {
         text: error.message, cause: cause,
         hint: "\(verb) fewer, or \(verb) earlier")
     case .maxOfEmpty:
-      return Critique(text: "max ran on an empty list", cause: cause, hint: "an earlier op removed everything")
+      return Critique(
+        text: "max ran on an empty list", cause: cause, hint: "an earlier op removed everything")
     case .opAfterReduction:
       return Critique(text: error.message, cause: cause, hint: "sum and max must come last")
     case .valueTooLarge:
@@ -71,8 +81,11 @@ public struct ListDSLCritic: Critic {
     }
   }
 
-  static func explain(want: ListValue, got: ListValue, input: [Int], program: ListProgram) -> Critique {
-    let inputText = ListValue.list(input).text
+  static func explain(
+    want: ListValue, got: ListValue, input: [Int], program: ListProgram, outputsSorted: Bool
+  )
+    -> Critique
+  {
     switch (want, got) {
     case (.number, .list):
       return Critique(
@@ -86,11 +99,15 @@ public struct ListDSLCritic: Critic {
       let hint = program.ops.last == .sum ? "max instead, or sum fewer" : "sum instead?"
       return Critique(text: "the result is \(value), not \(wanted)", cause: "wrong-number", hint: hint)
     case (.list(let wanted), .list(let items)):
-      return explainLists(wanted: wanted, got: items, inputText: inputText, program: program)
+      return explainLists(
+        wanted: wanted, got: items, input: input, program: program, outputsSorted: outputsSorted)
     }
   }
 
-  private static func explainLists(wanted: [Int], got: [Int], inputText: String, program: ListProgram) -> Critique {
+  private static func explainLists(
+    wanted: [Int], got: [Int], input: [Int], program: ListProgram, outputsSorted: Bool
+  ) -> Critique {
+    let inputText = ListValue.list(input).text
     let hasSort = program.ops.contains(.sort)
     let hasRev = program.ops.contains(.rev)
     let wantedSorted = wanted == wanted.sorted()
@@ -98,7 +115,8 @@ public struct ListDSLCritic: Critic {
     if wanted.sorted() == got.sorted() {
       if gotSorted && !wantedSorted && hasSort {
         return Critique(
-          text: "sorted the list but the examples keep \(wanted == wanted.sorted(by: >) ? "descending" : "input") order",
+          text:
+            "sorted the list but the examples keep \(wanted == wanted.sorted(by: >) ? "descending" : "input") order",
           cause: "extra-sort", hint: "remove sort")
       }
       if wanted == got.reversed() {
@@ -106,9 +124,27 @@ public struct ListDSLCritic: Critic {
           text: "the output is reversed", cause: "reversed-order", hint: hasRev ? "remove rev" : "add rev")
       }
       if wantedSorted {
-        return Critique(text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
+        return Critique(
+          text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
       }
-      return Critique(text: "the right elements in the wrong order", cause: "wrong-order", hint: "check sort and rev")
+      return Critique(
+        text: "the right elements in the wrong order", cause: "wrong-order", hint: "check sort and rev")
+    }
+    if outputsSorted && !gotSorted && wanted.count > 1 {
+      return Critique(
+        text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
+    }
+    if wanted != input && wanted.count == got.count && !wanted.isEmpty {
+      if input.starts(with: wanted) && !input.starts(with: got) {
+        return Critique(
+          text: "the examples keep the front of the list", cause: "wrong-end",
+          hint: "take k keeps the first k")
+      }
+      if input.reversed().starts(with: wanted.reversed()) && !input.reversed().starts(with: got.reversed()) {
+        return Critique(
+          text: "the examples keep the end of the list", cause: "wrong-end",
+          hint: "drop k removes the first k")
+      }
     }
     if wanted.count == got.count && !wanted.isEmpty {
       let differences = Set(zip(wanted, got).map { $0 - $1 })
@@ -119,11 +155,9 @@ public struct ListDSLCritic: Critic {
       // Same ratio everywhere: wanted[i] * got[0] == got[i] * wanted[0].
       let sameRatio = zip(wanted, got).allSatisfy { $0 * got[0] == $1 * wanted[0] }
       if sameRatio && Set(got).count > 1 && !wanted.contains(0) && !got.contains(0) {
-        return Critique(text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
+        return Critique(
+          text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
       }
-    }
-    if wantedSorted && !gotSorted && wanted.count > 1 {
-      return Critique(text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
     }
     if wanted.count == got.count && !wanted.isEmpty {
       return Critique(text: "wrong values on \(inputText)", cause: "wrong-values", hint: "check map and keep")
@@ -134,31 +168,37 @@ public struct ListDSLCritic: Critic {
       let removed = isSubsequence(wanted, of: got) ? removedElements(kept: wanted, from: got) : []
       let separator = removed.isEmpty ? nil : separatingKeep(kept: wanted, removed: removed)
       if got.starts(with: wanted) && (hasTake || separator == nil) {
-        return Critique(text: "keeps too many elements from the front", cause: "take-too-many", hint: "take fewer")
+        return Critique(
+          text: "keeps too many elements from the front", cause: "take-too-many", hint: "take fewer")
       }
       if got.reversed().starts(with: wanted.reversed()) && (hasDrop || separator == nil) {
-        return Critique(text: "drops too few elements from the front", cause: "drop-too-few", hint: "drop more")
+        return Critique(
+          text: "drops too few elements from the front", cause: "drop-too-few", hint: "drop more")
       }
       if !removed.isEmpty {
         return Critique(
           text: "keeps \(FeedbackText.clip(ListValue.list(removed).text)), which the examples remove",
           cause: "missing-filter", hint: separator.map { "try \($0)" } ?? "add or change a keep")
       }
-      return Critique(text: "the output has too many elements", cause: "too-long", hint: "check take, drop and keep")
+      return Critique(
+        text: "the output has too many elements", cause: "too-long", hint: "check take, drop and keep")
     }
     if wanted.starts(with: got) {
       return Critique(text: "keeps too few elements", cause: "take-too-few", hint: "take more")
     }
     if wanted.reversed().starts(with: got.reversed()) {
-      return Critique(text: "drops too many elements from the front", cause: "drop-too-many", hint: "drop fewer")
+      return Critique(
+        text: "drops too many elements from the front", cause: "drop-too-many", hint: "drop fewer")
     }
     if isSubsequence(got, of: wanted) {
       let lost = removedElements(kept: got, from: wanted)
       return Critique(
-        text: "removes \(FeedbackText.clip(ListValue.list(lost).text)), which the examples keep", cause: "over-filter",
+        text: "removes \(FeedbackText.clip(ListValue.list(lost).text)), which the examples keep",
+        cause: "over-filter",
         hint: "loosen or remove a keep")
     }
-    return Critique(text: "the output has too few elements", cause: "too-short", hint: "check take, drop and keep")
+    return Critique(
+      text: "the output has too few elements", cause: "too-short", hint: "check take, drop and keep")
   }
 
   static func isSubsequence(_ small: [Int], of large: [Int]) -> Bool {
@@ -182,7 +222,8 @@ public struct ListDSLCritic: Critic {
     let candidates: [(String, (Int) -> Bool)] =
       [("keep even", { $0 % 2 == 0 }), ("keep odd", { $0 % 2 != 0 })]
       + (0...9).map { k in ("keep >\(k)", { $0 > k }) } + (1...10).map { k in ("keep <\(k)", { $0 < k }) }
-    for (text, predicate) in candidates where kept.allSatisfy(predicate) && !removed.contains(where: predicate) {
+    for (text, predicate) in candidates
+    where kept.allSatisfy(predicate) && !removed.contains(where: predicate) {
       return text
     }
     return nil

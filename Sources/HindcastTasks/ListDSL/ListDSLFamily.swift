@@ -71,7 +71,9 @@ public struct ListDSLFamily: TaskFamily {
     var inputs: Set<[Int]> = []
     for _ in 0..<40 where cases.count < Self.exampleCount + Self.hiddenTestCount {
       let input = randomList(rng: &rng)
-      guard !inputs.contains(input), case .success(let output) = ListLanguage.run(program, on: input) else { continue }
+      guard !inputs.contains(input), case .success(let output) = ListLanguage.run(program, on: input) else {
+        continue
+      }
       if case .list(let items) = output, items.isEmpty, rng.nextInt(below: 4) != 0 { continue }
       inputs.insert(input)
       cases.append((input, output))
@@ -112,7 +114,7 @@ public struct ListDSLFamily: TaskFamily {
       payload: .object([
         "examples": json(cases.prefix(Self.exampleCount)),
         "tests": json(cases.dropFirst(Self.exampleCount)),
-      ]), features: Array(NSOrderedSetLike.unique(features)))
+      ]), features: Array(OrderedUnique.unique(features)))
   }
 
   // MARK: - Execution
@@ -188,7 +190,8 @@ public struct ListDSLFamily: TaskFamily {
           let want = testCase.output.text
           firstFailure = ExecutionResult(
             passed: false, score: 0, kind: .failingTest,
-            feedback: FeedbackText.bounded("\(testCase.set) \(testCase.number): in \(input) want \(want) got \(got)"),
+            feedback: FeedbackText.bounded(
+              "\(testCase.set) \(testCase.number): in \(input) want \(want) got \(got)"),
             errorOffset: nil,
             details: ExecutionDetails(
               test: testCase.number, testSet: testCase.set, expected: want, input: input, got: got))
@@ -198,7 +201,8 @@ public struct ListDSLFamily: TaskFamily {
           let kind: ExecutionKind = error.reason == .stepLimit ? .stepLimit : .runtimeError
           let feedback =
             kind == .stepLimit
-            ? "\(error.message) on \(input)" : "runtime error at \(error.position) on \(input): \(error.message)"
+            ? "\(error.message) on \(input)"
+            : "runtime error at \(error.position) on \(input): \(error.message)"
           firstFailure = ExecutionResult(
             passed: false, score: 0, kind: kind, feedback: FeedbackText.bounded(feedback),
             errorOffset: error.position,
@@ -227,7 +231,7 @@ public struct ListDSLFamily: TaskFamily {
 }
 
 /// Order-preserving de-duplication.
-enum NSOrderedSetLike {
+enum OrderedUnique {
   static func unique(_ items: [String]) -> [String] {
     var seen: Set<String> = []
     return items.filter { seen.insert($0).inserted }
