@@ -291,7 +291,8 @@ static int session_of(const char *pid_name) {
 }
 
 /// Counts live processes that are in the PID namespace (dev, ino) or, when ino is 0, in the
-/// session `session`.
+/// session `session`. Zombies do not count: they hold no resources but a pid, and orphaned ones
+/// wait for the machine's init to reap them.
 static int64_t count_processes(dev_t dev, ino_t ino, int32_t session) {
   DIR *proc = opendir("/proc");
   if (proc == NULL) return 0;
@@ -299,12 +300,14 @@ static int64_t count_processes(dev_t dev, ino_t ino, int32_t session) {
   struct dirent *entry;
   while ((entry = readdir(proc)) != NULL) {
     if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    int process_session = session_of(entry->d_name);
+    if (process_session < 0) continue;  // gone or a zombie
     if (ino != 0) {
       char path[64];
       snprintf(path, sizeof path, "/proc/%s/ns/pid", entry->d_name);
       struct stat info;
       if (stat(path, &info) == 0 && info.st_ino == ino && info.st_dev == dev) count++;
-    } else if (session_of(entry->d_name) == session) {
+    } else if (process_session == session) {
       count++;
     }
   }

@@ -75,7 +75,9 @@ import Testing
 
   @Test func memoryHogHitsTheMemoryLimit() {
     let code = "chunks = []\nwhile True: chunks.append(bytearray(16 << 20))"
-    let outcome = Sandbox.run(command: python(code), stdin: [], limits: quick)
+    var limits = quick
+    limits.memoryBytes = 256 << 20
+    let outcome = Sandbox.run(command: python(code), stdin: [], limits: limits)
     #expect(outcome.violation == .memory)
     #expect(outcome.describe(.memory).contains("memory limit"))
     expectNothingLeft(outcome)
@@ -94,6 +96,18 @@ import Testing
     let outcome = Sandbox.run(command: python(code, [marker]), stdin: [], limits: quick)
     #expect(outcome.violation == .processes)
     #expect(outcome.maxProcessesSeen > 0 || outcome.termination != .killed(.processes))
+    expectNothingLeft(outcome)
+    #expect(!processWithMarkerExists(marker))
+  }
+
+  @Test func exponentialForkTreeIsStoppedEarly() {
+    // Every process forks again, 11 levels deep: up to 2048 processes if nothing stopped it.
+    let marker = "hindcast-fork-tree-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let code =
+      "import os, time\nfor _ in range(11):\n    try:\n        os.fork()\n    except OSError:\n        pass\ntime.sleep(60)"
+    let outcome = Sandbox.run(command: python(code, [marker]), stdin: [], limits: quick)
+    #expect(outcome.violation == .processes)
+    #expect(outcome.maxProcessesSeen < 1024)
     expectNothingLeft(outcome)
     #expect(!processWithMarkerExists(marker))
   }

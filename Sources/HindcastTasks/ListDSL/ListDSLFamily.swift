@@ -28,7 +28,7 @@ public struct ListDSLFamily: TaskFamily {
       let level = difficulty.levels.lowerBound + rng.nextInt(below: difficulty.levels.count)
       guard let drawn = drawTask(opCount: level, rng: &rng) else { continue }
       collector.offer(key: drawn.prompt) {
-        record(program: drawn.program, cases: drawn.cases, split: split, level: level)
+        record(program: drawn.program, cases: drawn.cases, prompt: drawn.prompt, split: split, level: level)
       }
     }
     return try collector.finish(difficulty: difficulty)
@@ -97,13 +97,12 @@ public struct ListDSLFamily: TaskFamily {
   }
 
   private func record(
-    program: ListProgram, cases: [(input: [Int], output: ListValue)], split: TaskSplit, level: Int
+    program: ListProgram, cases: [(input: [Int], output: ListValue)], prompt: String, split: TaskSplit,
+    level: Int
   ) -> TaskRecord {
     func json(_ cases: ArraySlice<(input: [Int], output: ListValue)>) -> JSONValue {
       .array(cases.map { .object(["in": ListValue.list($0.input).json, "out": $0.output.json]) })
     }
-    let prompt = cases.prefix(Self.exampleCount).map { "\(ListValue.list($0.input).text)>\($0.output.text)" }
-      .joined(separator: ";")
     let isNumber = program.ops.last?.reduces ?? false
     var features = ["ops:\(program.ops.count)"] + program.ops.map { "op:\($0.name)" }
     features.append(isNumber ? "out:number" : "out:list")
