@@ -40,6 +40,30 @@ import Testing
     expectNothingLeft(outcome)
   }
 
+  @Test func concurrentRunsKeepTheirOwnPipes() {
+    // Below the 64 KiB output cap, above the 64 KiB pipe buffer of stdin.
+    let inputs = (0..<8).map {
+      Array("run \($0) ".utf8) + [UInt8](repeating: UInt8(0x61 + $0), count: 60_000)
+    }
+    let outputs = ConcurrentResults(count: inputs.count)
+    DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
+      let outcome = Sandbox.run(command: ["cat"], stdin: inputs[index], limits: quick)
+      outputs.set(index, outcome.stdout, outcome.termination)
+    }
+    for index in inputs.indices {
+      let (stdout, termination) = outputs.get(index)
+      #expect(termination == .exited(code: 0))
+      #expect(stdout == inputs[index], "run \(index): \(stdout.count) bytes, \(termination)")
+    }
+  }
+
+  @Test func emptyCommandFailsToLaunch() {
+    guard case .launchFailed = Sandbox.run(command: [], stdin: [], limits: quick).termination else {
+      Issue.record("expected a launch failure")
+      return
+    }
+  }
+
   @Test func commandThatIgnoresLargeStdinDoesNotKillTheCaller() {
     let input = [UInt8](repeating: 0x61, count: 4 << 20)
     let outcome = Sandbox.run(command: ["true"], stdin: input, limits: quick)
@@ -206,5 +230,25 @@ import Testing
     if outcome.isolation.network {
       #expect(String(decoding: outcome.stdout, as: UTF8.self) == "no network\n")
     }
+  }
+}
+
+/// A lock-protected array for results written from concurrent closures.
+final class ConcurrentResults: @unchecked Sendable {
+  private let lock = NSLock()
+  private var values: [([UInt8], SandboxOutcome.Termination)]
+
+  init(count: Int) { values = Array(repeating: ([], .exited(code: -1)), count: count) }
+
+  func set(_ index: Int, _ value: [UInt8], _ termination: SandboxOutcome.Termination) {
+    lock.lock()
+    values[index] = (value, termination)
+    lock.unlock()
+  }
+
+  func get(_ index: Int) -> ([UInt8], SandboxOutcome.Termination) {
+    lock.lock()
+    defer { lock.unlock() }
+    return values[index]
   }
 }
