@@ -6,6 +6,7 @@
 /// bad-argument, unexpected-text), runtime causes (take-too-long, drop-too-long, max-of-empty,
 /// op-after-reduction, value-too-large, step-limit), output causes (missing-reduction,
 /// extra-reduction, wrong-number, reversed-order, extra-sort, missing-sort, wrong-order, wrong-end,
+/// wrong-filter, wrong-map,
 /// map-offset, map-scale, wrong-values, take-too-many, drop-too-few, missing-filter, too-long,
 /// take-too-few, drop-too-many, over-filter, too-short), bad-task, other.
 public struct ListDSLCritic: Critic {
@@ -134,17 +135,8 @@ public struct ListDSLCritic: Critic {
       return Critique(
         text: "the examples are sorted; the output is not", cause: "missing-sort", hint: "add sort")
     }
-    if wanted != input && wanted.count == got.count && !wanted.isEmpty {
-      if input.starts(with: wanted) && !input.starts(with: got) {
-        return Critique(
-          text: "the examples keep the front of the list", cause: "wrong-end",
-          hint: "take k keeps the first k")
-      }
-      if input.reversed().starts(with: wanted.reversed()) && !input.reversed().starts(with: got.reversed()) {
-        return Critique(
-          text: "the examples keep the end of the list", cause: "wrong-end",
-          hint: "drop k removes the first k")
-      }
+    if let critique = relativeToInput(wanted: wanted, got: got, input: input, program: program) {
+      return critique
     }
     if wanted.count == got.count && !wanted.isEmpty {
       let differences = Set(zip(wanted, got).map { $0 - $1 })
@@ -152,13 +144,16 @@ public struct ListDSLCritic: Critic {
         return Critique(
           text: "every value is off by \(difference)", cause: "map-offset", hint: "check the map constant")
       }
-      // Same ratio everywhere: wanted[i] * got[0] == got[i] * wanted[0].
-      let sameRatio = zip(wanted, got).allSatisfy { $0 * got[0] == $1 * wanted[0] }
-      if sameRatio && Set(got).count > 1 && !wanted.contains(0) && !got.contains(0) {
-        return Critique(
-          text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
+      // Same ratio everywhere: wanted[i] * got[r] == got[i] * wanted[r] for a non-zero pair r.
+      if let reference = wanted.indices.first(where: { wanted[$0] != 0 && got[$0] != 0 }) {
+        let sameRatio = zip(wanted, got).allSatisfy { $0 * got[reference] == $1 * wanted[reference] }
+        if sameRatio && Set(got).count > 1 {
+          return Critique(
+            text: "the values are scaled wrongly", cause: "map-scale", hint: "check map * and map +")
+        }
       }
     }
+    if let critique = mapOfInput(wanted: wanted, got: got, input: input) { return critique }
     if wanted.count == got.count && !wanted.isEmpty {
       return Critique(text: "wrong values on \(inputText)", cause: "wrong-values", hint: "check map and keep")
     }
@@ -183,10 +178,11 @@ public struct ListDSLCritic: Critic {
       return Critique(
         text: "the output has too many elements", cause: "too-long", hint: "check take, drop and keep")
     }
-    if wanted.starts(with: got) {
+    let hasKeep = program.ops.contains { $0.kind == "keep" }
+    if wanted.starts(with: got) && (hasTake || !hasKeep) {
       return Critique(text: "keeps too few elements", cause: "take-too-few", hint: "take more")
     }
-    if wanted.reversed().starts(with: got.reversed()) {
+    if wanted.reversed().starts(with: got.reversed()) && (hasDrop || !hasKeep) {
       return Critique(
         text: "drops too many elements from the front", cause: "drop-too-many", hint: "drop fewer")
     }
@@ -199,6 +195,72 @@ public struct ListDSLCritic: Critic {
     }
     return Critique(
       text: "the output has too few elements", cause: "too-short", hint: "check take, drop and keep")
+  }
+
+  /// Explanations that compare both outputs with the input: which end of the list is kept, which
+  /// parity or range of values is kept.
+  private static func relativeToInput(wanted: [Int], got: [Int], input: [Int], program: ListProgram)
+    -> Critique?
+  {
+    // Each explanation applies only if the attempt has an op that could have caused it.
+    let cutsEnds = program.ops.contains { $0.kind == "take" || $0.kind == "drop" }
+    let keepsParity = program.ops.contains { $0 == .keepEven || $0 == .keepOdd }
+    let keepsRange = program.ops.contains {
+      if case .keepGreater = $0 { true } else if case .keepLess = $0 { true } else { false }
+    }
+    func isPrefix(_ items: [Int]) -> Bool {
+      !items.isEmpty && items.count < input.count && input.starts(with: items)
+    }
+    func isSuffix(_ items: [Int]) -> Bool {
+      !items.isEmpty && items.count < input.count && input.reversed().starts(with: items.reversed())
+    }
+    if cutsEnds && isPrefix(wanted) && !isPrefix(got) && isSuffix(got) {
+      return Critique(
+        text: "the examples keep the front of the list", cause: "wrong-end", hint: "take k keeps the first k")
+    }
+    if cutsEnds && isSuffix(wanted) && !isSuffix(got) && isPrefix(got) {
+      return Critique(
+        text: "the examples keep the end of the list", cause: "wrong-end", hint: "drop k removes the first k")
+    }
+    if keepsParity && !wanted.isEmpty && !got.isEmpty {
+      let wantedEven = wanted.allSatisfy { $0 % 2 == 0 }
+      let wantedOdd = wanted.allSatisfy { $0 % 2 != 0 }
+      let gotEven = got.allSatisfy { $0 % 2 == 0 }
+      let gotOdd = got.allSatisfy { $0 % 2 != 0 }
+      if (wantedEven && gotOdd) || (wantedOdd && gotEven) {
+        let kept = gotEven ? "even" : "odd"
+        let needed = wantedEven ? "even" : "odd"
+        return Critique(
+          text: "keeps \(kept) numbers; the examples keep \(needed) ones", cause: "wrong-filter",
+          hint: "keep \(needed)")
+      }
+    }
+    let fromInput = { (items: [Int]) in items.allSatisfy { input.contains($0) } }
+    if keepsRange && !wanted.isEmpty && !got.isEmpty && fromInput(wanted) && fromInput(got) {
+      if let largestWanted = wanted.max(), let smallestGot = got.min(), largestWanted < smallestGot {
+        return Critique(
+          text: "keeps large values; the examples keep small ones", cause: "wrong-filter", hint: "keep <k")
+      }
+      if let smallestWanted = wanted.min(), let largestGot = got.max(), smallestWanted > largestGot {
+        return Critique(
+          text: "keeps small values; the examples keep large ones", cause: "wrong-filter", hint: "keep >k")
+      }
+    }
+    return nil
+  }
+
+  /// Whether the examples add a constant to, or multiply, every element of the input.
+  private static func mapOfInput(wanted: [Int], got: [Int], input: [Int]) -> Critique? {
+    if wanted.count == input.count && got.count == input.count && !input.isEmpty {
+      for k in 2...9 where wanted == input.map({ $0 * k }) {
+        return Critique(
+          text: "the examples multiply each value by \(k)", cause: "wrong-map", hint: "map *\(k)")
+      }
+      for k in 1...9 where wanted == input.map({ $0 + k }) {
+        return Critique(text: "the examples add \(k) to each value", cause: "wrong-map", hint: "map +\(k)")
+      }
+    }
+    return nil
   }
 
   static func isSubsequence(_ small: [Int], of large: [Int]) -> Bool {

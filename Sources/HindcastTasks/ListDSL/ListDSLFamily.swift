@@ -11,6 +11,9 @@ public struct ListDSLFamily: TaskFamily {
   public let levels = 1...4
   public static let exampleCount = 3
   public static let hiddenTestCount = 2
+  /// Longest prompt generated, so that a teacher context (prompt, attempt, feedback, critique,
+  /// answer) stays near 256 bytes.
+  public static let maxPromptBytes = 80
 
   public init() {}
 
@@ -93,6 +96,7 @@ public struct ListDSLFamily: TaskFamily {
     }
     let prompt = cases.prefix(Self.exampleCount).map { "\(ListValue.list($0.input).text)>\($0.output.text)" }
       .joined(separator: ";")
+    guard prompt.utf8.count <= Self.maxPromptBytes else { return nil }
     return (program, cases, prompt)
   }
 
