@@ -141,8 +141,13 @@ import Testing
 
   @Test(arguments: [1, 2, 3, 4])
   func everyCanonicalPassesAndEveryFlawFailsConcisely(level: Int) throws {
-    let tasks = try family.generate(
-      split: .train, count: 150, seed: UInt64(level) * 977, difficulty: TaskDifficulty(level: level))
+    // Many seeds, both splits.
+    var tasks: [TaskRecord] = []
+    for seed in UInt64(1)...6 {
+      tasks += try family.generate(
+        split: seed % 2 == 0 ? .train : .heldOut, count: 40, seed: seed * 977 + UInt64(level),
+        difficulty: TaskDifficulty(level: level))
+    }
     var rng = SeededRandom(seed: 11)
     var causes: Set<String> = []
     for task in tasks {

@@ -163,6 +163,10 @@ enum ExecFixtures {
       ("import os\nos.abort()", .checkerCrash, "checker crashed (SIGABRT)"),
       ("import time\nwhile True: time.sleep(1)", .timeLimit, "time limit exceeded (wall 2 s)"),
       (
+        "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass",
+        .timeLimit, "time limit exceeded"
+      ),
+      (
         "chunks = []\nwhile True: chunks.append(bytearray(8 << 20))", .memoryLimit,
         "memory limit exceeded (256 MiB)"
       ),

@@ -144,8 +144,13 @@ import Testing
 
   @Test(arguments: [1, 2, 3, 4])
   func everyCanonicalPassesAndEveryFlawFailsConcisely(level: Int) throws {
-    let tasks = try family.generate(
-      split: .train, count: 120, seed: UInt64(level) * 31, difficulty: TaskDifficulty(level: level))
+    // Many seeds, both splits.
+    var tasks: [TaskRecord] = []
+    for seed in UInt64(1)...6 {
+      tasks += try family.generate(
+        split: seed % 2 == 0 ? .train : .heldOut, count: 30, seed: seed * 31 + UInt64(level),
+        difficulty: TaskDifficulty(level: level))
+    }
     var rng = SeededRandom(seed: 5)
     var causes: Set<String> = []
     for task in tasks {
