@@ -14,6 +14,8 @@ extension HindcastCommand {
     GapCommand.self,
     StatusCommand.self,
     VerifyCommand.self,
+    TasksCommand.self,
+    CheckCommand.self,
     TrainLMCommand.self,
   ]
 }

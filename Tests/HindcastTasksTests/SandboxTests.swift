@@ -40,6 +40,30 @@ import Testing
     expectNothingLeft(outcome)
   }
 
+  @Test func concurrentRunsKeepTheirOwnPipes() {
+    // Below the 64 KiB output cap, above the 64 KiB pipe buffer of stdin.
+    let inputs = (0..<8).map {
+      Array("run \($0) ".utf8) + [UInt8](repeating: UInt8(0x61 + $0), count: 60_000)
+    }
+    let outputs = ConcurrentResults(count: inputs.count)
+    DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
+      let outcome = Sandbox.run(command: ["cat"], stdin: inputs[index], limits: quick)
+      outputs.set(index, outcome.stdout, outcome.termination)
+    }
+    for index in inputs.indices {
+      let (stdout, termination) = outputs.get(index)
+      #expect(termination == .exited(code: 0))
+      #expect(stdout == inputs[index], "run \(index): \(stdout.count) bytes, \(termination)")
+    }
+  }
+
+  @Test func emptyCommandFailsToLaunch() {
+    guard case .launchFailed = Sandbox.run(command: [], stdin: [], limits: quick).termination else {
+      Issue.record("expected a launch failure")
+      return
+    }
+  }
+
   @Test func commandThatIgnoresLargeStdinDoesNotKillTheCaller() {
     let input = [UInt8](repeating: 0x61, count: 4 << 20)
     let outcome = Sandbox.run(command: ["true"], stdin: input, limits: quick)
@@ -75,7 +99,9 @@ import Testing
 
   @Test func memoryHogHitsTheMemoryLimit() {
     let code = "chunks = []\nwhile True: chunks.append(bytearray(16 << 20))"
-    let outcome = Sandbox.run(command: python(code), stdin: [], limits: quick)
+    var limits = quick
+    limits.memoryBytes = 256 << 20
+    let outcome = Sandbox.run(command: python(code), stdin: [], limits: limits)
     #expect(outcome.violation == .memory)
     #expect(outcome.describe(.memory).contains("memory limit"))
     expectNothingLeft(outcome)
@@ -94,6 +120,18 @@ import Testing
     let outcome = Sandbox.run(command: python(code, [marker]), stdin: [], limits: quick)
     #expect(outcome.violation == .processes)
     #expect(outcome.maxProcessesSeen > 0 || outcome.termination != .killed(.processes))
+    expectNothingLeft(outcome)
+    #expect(!processWithMarkerExists(marker))
+  }
+
+  @Test func exponentialForkTreeIsStoppedEarly() {
+    // Every process forks again, 11 levels deep: up to 2048 processes if nothing stopped it.
+    let marker = "hindcast-fork-tree-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let code =
+      "import os, time\nfor _ in range(11):\n    try:\n        os.fork()\n    except OSError:\n        pass\ntime.sleep(60)"
+    let outcome = Sandbox.run(command: python(code, [marker]), stdin: [], limits: quick)
+    #expect(outcome.violation == .processes)
+    #expect(outcome.maxProcessesSeen < 1024)
     expectNothingLeft(outcome)
     #expect(!processWithMarkerExists(marker))
   }
@@ -160,10 +198,12 @@ import Testing
   }
 
   @Test func runsInAFreshDirectoryThatIsRemovedAfterwards() throws {
-    let code = "import os\nopen('scratch.txt', 'w').write('x')\nos.mkdir('sub')\nos.chmod('sub', 0)\nprint(os.getcwd())"
+    let code =
+      "import os\nopen('scratch.txt', 'w').write('x')\nos.mkdir('sub')\nos.chmod('sub', 0)\nprint(os.getcwd())"
     let outcome = Sandbox.run(command: python(code), stdin: [], limits: quick)
     #expect(outcome.termination == .exited(code: 0))
-    let directory = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let directory = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(
+      in: .whitespacesAndNewlines)
     #expect(directory.contains("hindcast-sandbox-"))
     #expect(!FileManager.default.fileExists(atPath: directory))
   }
@@ -190,5 +230,25 @@ import Testing
     if outcome.isolation.network {
       #expect(String(decoding: outcome.stdout, as: UTF8.self) == "no network\n")
     }
+  }
+}
+
+/// A lock-protected array for results written from concurrent closures.
+final class ConcurrentResults: @unchecked Sendable {
+  private let lock = NSLock()
+  private var values: [([UInt8], SandboxOutcome.Termination)]
+
+  init(count: Int) { values = Array(repeating: ([], .exited(code: -1)), count: count) }
+
+  func set(_ index: Int, _ value: [UInt8], _ termination: SandboxOutcome.Termination) {
+    lock.lock()
+    values[index] = (value, termination)
+    lock.unlock()
+  }
+
+  func get(_ index: Int) -> ([UInt8], SandboxOutcome.Termination) {
+    lock.lock()
+    defer { lock.unlock() }
+    return values[index]
   }
 }

@@ -74,7 +74,8 @@ struct ArithChecker {
     let start = segment.startIndex
     if segment.first == UInt8(ascii: "=") {
       if let bad = Self.firstNonDigit(segment.dropFirst()) {
-        return .parseError(position: bad, message: Self.unexpected(segment, at: bad, wanted: "a digit"), step: index + 1)
+        return .parseError(
+          position: bad, message: Self.unexpected(segment, at: bad, wanted: "a digit"), step: index + 1)
       }
       if index < steps.count {
         return .wrongStep(
@@ -133,7 +134,8 @@ struct ArithChecker {
         cursor += 1
       }
       if cursor == first {
-        return .failure(ParseFailure(position: cursor, message: unexpected(segment, at: cursor, wanted: "a digit")))
+        return .failure(
+          ParseFailure(position: cursor, message: unexpected(segment, at: cursor, wanted: "a digit")))
       }
       return .success(value)
     }

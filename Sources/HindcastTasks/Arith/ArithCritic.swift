@@ -22,33 +22,33 @@ public struct ArithCritic: Critic {
       return .passed
     case .parseError(_, let message, let step):
       if message == "empty attempt" {
-        return Critique(text: "the attempt is empty", cause: "empty-attempt", hint: "write one step per column, e.g. \(example)")
+        return Critique(
+          text: "the attempt is empty", cause: "empty-attempt",
+          hint: "write one step per column, e.g. \(example)")
       }
-      return Critique(
-        text: "step \(step) is not in scratchpad format (\(message))", cause: "parse-error",
-        hint: "steps look like \(example)")
+      return Critique(text: "step \(step) is malformed", cause: "parse-error", hint: message)
     case .trailingText:
-      return Critique(text: "there is text after the final answer", cause: "trailing-text", hint: "stop after =ANSWER")
+      return Critique(text: "text after the final answer", cause: "trailing-text", hint: "stop after =ANSWER")
     case .wrongStep(let step, let written, let parsed, let correct, _, let prefixOfCorrect):
       if prefixOfCorrect {
         return Critique(
-          text: "the attempt stops in the middle of step \(step)", cause: "truncated",
-          hint: "finish every column, then write =ANSWER")
+          text: "stopped in the middle of step \(step)", cause: "truncated", hint: "finish every column")
       }
       guard written != nil else {
         return Critique(
-          text: "stopped after step \(step - 1); the \(ArithScratchpad.columnName(step - 1)) column still needs a step",
-          cause: "missing-step", hint: "write one step per column, including columns where one number has no digit")
+          text: "stopped before the \(ArithScratchpad.columnName(step - 1)) column", cause: "missing-step",
+          hint: "one step per column")
       }
       guard let correct else {
         return Critique(
-          text: "wrote an extra step; there are only \(checker.steps.count) columns", cause: "extra-step",
-          hint: "after the last column write =ANSWER")
+          text: "an extra step after the last column", cause: "extra-step", hint: "then write =ANSWER")
       }
       guard let parsed else {
-        return Critique(text: "step \(step) is garbled", cause: "parse-error", hint: "steps look like \(example)")
+        return Critique(
+          text: "step \(step) is garbled", cause: "parse-error", hint: "steps look like \(example)")
       }
-      return Self.explainStep(problem: problem, column: step - 1, parsed: parsed, correct: correct, checker: checker)
+      return Self.explainStep(
+        problem: problem, column: step - 1, parsed: parsed, correct: correct, checker: checker)
     case .wrongAnswer(let written, _):
       return Self.explainAnswer(written: written, correct: checker.answer, op: problem.op)
     }
@@ -74,8 +74,8 @@ public struct ArithCritic: Critic {
     let expression = correctText.split(separator: "=").first.map(String.init) ?? correctText
     if let first = parsed.operators.first, first != op.symbol.asciiValue {
       return Critique(
-        text: "step \(column + 1) uses '\(Character(Unicode.Scalar(first)))' but the task is \(op.rawValue)",
-        cause: "wrong-op", hint: "every step applies \(op.symbol) to the column's digits")
+        text: "step \(column + 1) uses '\(Character(Unicode.Scalar(first)))' in a \(op.rawValue) task",
+        cause: "wrong-op", hint: "every step uses \(op.symbol)")
     }
     let numbers = parsed.numbers
     let top = numbers.first ?? -1
@@ -87,21 +87,20 @@ public struct ArithCritic: Critic {
       let digitTop = correct.carryOut > 0 ? correct.top - 10 : correct.top
       if top == correct.bottom && bottom == digitTop && digitTop != correct.bottom {
         return Critique(
-          text: "subtracted the top digit from the bottom one in the \(here) column",
-          cause: "reversed-subtraction", hint: "borrow instead: \(correctText)")
+          text: "subtracted top from bottom in the \(here) column", cause: "reversed-subtraction",
+          hint: "borrow: \(correctText)")
       }
       if (top != digitTop && top != digitTop + 10) || bottom != correct.bottom {
         return misread(column: column, problem: problem, correct: correct)
       }
       if correct.carryOut > 0 && top == digitTop {
         return Critique(
-          text: "the \(here) column needs a borrow: \(digitTop) is too small", cause: "missing-borrow",
+          text: "the \(here) column needs a borrow", cause: "missing-borrow",
           hint: "borrow 10: \(correctText)")
       }
       if correct.carryOut == 0 && top == digitTop + 10 {
         return Critique(
-          text: "borrowed in the \(here) column although no borrow was needed", cause: "spurious-borrow",
-          hint: correctText)
+          text: "borrowed in the \(here) column without need", cause: "spurious-borrow", hint: correctText)
       }
     } else {
       if top == correct.bottom && bottom == correct.top && correct.top != correct.bottom {
@@ -117,12 +116,12 @@ public struct ArithCritic: Critic {
     if correct.carryIn > 0 && carry == 0 {
       if op == .sub {
         return Critique(
-          text: "the borrow taken by the \(previous) column was not subtracted",
-          cause: "borrow-not-subtracted", hint: correctText)
+          text: "the borrow from the \(previous) column was not subtracted", cause: "borrow-not-subtracted",
+          hint: correctText)
       }
       return Critique(
         text: "the carry from the \(previous) column was dropped", cause: "dropped-carry",
-        hint: "\(previousText) carries \(correct.carryIn) into the \(here) column")
+        hint: "\(previousText) carries \(correct.carryIn)")
     }
     if correct.carryIn == 0 && carry > 0 {
       return Critique(
@@ -132,7 +131,7 @@ public struct ArithCritic: Critic {
     }
     if carry != correct.carryIn {
       return Critique(
-        text: "used a \(borrowWord) of \(carry) but the \(previous) column gave \(correct.carryIn)",
+        text: "used \(borrowWord) \(carry) but the \(previous) column gave \(correct.carryIn)",
         cause: "wrong-carry", hint: "\(previousText) gives \(correct.carryIn)")
     }
     let fact: String
@@ -149,29 +148,30 @@ public struct ArithCritic: Critic {
   private static func misread(column: Int, problem: ArithProblem, correct: ArithStep) -> Critique {
     let here = ArithScratchpad.columnName(column)
     return Critique(
-      text: "step \(column + 1) does not use the \(here) digits of \(problem.a) and \(problem.b)",
-      cause: "misread-digit", hint: correct.text(op: problem.op))
+      text: "step \(column + 1) misreads the \(here) digits", cause: "misread-digit",
+      hint: correct.text(op: problem.op))
   }
 
   private static func explainAnswer(written: String?, correct: String, op: ArithOp) -> Critique {
     guard let written else {
-      return Critique(text: "the final answer is missing", cause: "missing-answer", hint: "end with =\(correct)")
+      return Critique(
+        text: "the final answer is missing", cause: "missing-answer", hint: "end with =\(correct)")
     }
     if op != .sub && correct.count > 1 && written == String(correct.dropFirst()) {
       return Critique(
-        text: "the final carry was not written in the answer", cause: "answer-dropped-carry",
-        hint: "the last step's carry goes in front")
+        text: "the final carry is missing from the answer", cause: "answer-dropped-carry",
+        hint: "the last carry goes in front")
     }
     if written.count > 1 && String(written.reversed()) == correct {
       return Critique(
-        text: "the answer digits are in reverse order", cause: "answer-reversed",
-        hint: "read the step digits from the last step to the first")
+        text: "the answer digits are reversed", cause: "answer-reversed", hint: "read steps last to first")
     }
     if written.hasPrefix("0") && written.drop(while: { $0 == "0" }) == correct {
-      return Critique(text: "the answer has a leading zero", cause: "answer-leading-zero", hint: "drop leading zeros")
+      return Critique(
+        text: "the answer has a leading zero", cause: "answer-leading-zero", hint: "drop leading zeros")
     }
     return Critique(
       text: "the answer does not match the steps", cause: "answer-mismatch",
-      hint: "the answer is each step's last digit, last step first")
+      hint: "last digits of the steps, last first")
   }
 }

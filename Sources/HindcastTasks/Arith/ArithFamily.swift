@@ -100,7 +100,8 @@ public struct ArithFamily: TaskFamily {
     else {
       return .failure(
         HindcastError(
-          .invalidInput, "arith task '\(task.id)' needs payload {\"op\": add|sub|mul, \"a\": int, \"b\": int}"))
+          .invalidInput, "arith task '\(task.id)' needs payload {\"op\": add|sub|mul, \"a\": int, \"b\": int}"
+        ))
     }
     let problem = ArithProblem(op: op, a: a, b: b)
     if let reason = problem.invalidReason {

@@ -10,27 +10,34 @@ enum ArithFlaws {
     let columns = steps.count
     let roll = rng.nextInt(below: 100)
     if roll < 10 {
-      return truncate(canonical.isEmpty ? ArithScratchpad.render(steps, answer: answer, op: problem.op) : canonical, rng: &rng)
+      return truncate(
+        canonical.isEmpty ? ArithScratchpad.render(steps, answer: answer, op: problem.op) : canonical,
+        rng: &rng)
     }
     if roll < 20 {
       return ArithScratchpad.render(steps, answer: wrongAnswer(answer, rng: &rng), op: problem.op)
     }
+    func factError() -> ArithFault {
+      let column = rng.nextInt(below: columns)
+      let size = problem.op == .mul && rng.nextInt(below: 2) == 0 ? problem.b : 1
+      return .factError(column: column, delta: rng.nextInt(below: 2) == 0 ? size : -size)
+    }
     let fault: ArithFault
-    if roll < 55, let carryFault = carryFault(problem: problem, steps: steps, rng: &rng) {
-      fault = carryFault
+    if roll < 55 {
+      // Carries and borrows are the commonest mistakes; without any, a wrong fact instead.
+      fault = carryFault(problem: problem, steps: steps, rng: &rng) ?? factError()
     } else if roll < 68 {
       let column = rng.nextInt(below: columns)
       let digits = ArithScratchpad.digits(problem.a)
       let actual = column < digits.count ? digits[column] : 0
-      var misread = column + 1 < digits.count && rng.nextInt(below: 2) == 0 ? digits[column + 1] : actual + 1
+      var misread =
+        column + 1 < digits.count && rng.nextInt(below: 2) == 0 ? digits[column + 1] : actual + 1
       if misread == actual || misread > 9 { misread = (actual + 9) % 10 }
       fault = .misreadDigit(column: column, digit: misread)
     } else if roll < 75 && columns > 1 {
       fault = .skipLastStep
     } else {
-      let column = rng.nextInt(below: columns)
-      let size = problem.op == .mul && rng.nextInt(below: 2) == 0 ? problem.b : 1
-      fault = .factError(column: column, delta: rng.nextInt(below: 2) == 0 ? size : -size)
+      fault = factError()
     }
     let (flawedSteps, flawedAnswer) = ArithScratchpad.write(problem, fault: fault)
     return ArithScratchpad.render(flawedSteps, answer: flawedAnswer, op: problem.op)

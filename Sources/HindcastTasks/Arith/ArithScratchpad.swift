@@ -115,7 +115,9 @@ enum ArithScratchpad {
   }
 
   /// The steps and answer for `problem`, with `fault` injected.
-  static func write(_ problem: ArithProblem, fault: ArithFault = .none) -> (steps: [ArithStep], answer: String) {
+  static func write(_ problem: ArithProblem, fault: ArithFault = .none) -> (
+    steps: [ArithStep], answer: String
+  ) {
     let top = digits(problem.a)
     let bottom = digits(problem.b)
     let columns = problem.columnCount

@@ -139,7 +139,7 @@ public struct ExecutionResult: Codable, Sendable, Equatable {
   }
 
   private func locationText() -> String {
-    let written = details.written.map { ": wrote \($0)" } ?? ""
+    let written = details.written.map { ": wrote \($0)" } ?? (details.message.map { ": \($0)" } ?? "")
     switch kind {
     case .wrongStep:
       return "step \(details.step ?? 0) is wrong\(written)"
@@ -147,8 +147,9 @@ public struct ExecutionResult: Codable, Sendable, Equatable {
       return "the answer is wrong\(written)"
     case .parseError, .runtimeError:
       let name = kind == .parseError ? "parse error" : "runtime error"
+      if let location = details.location { return location }
       if let position = details.position { return "\(name) at \(position)" }
-      return details.location ?? name
+      return name
     case .failingTest:
       if let location = details.location { return location }
       guard let test = details.test else { return "a test fails" }

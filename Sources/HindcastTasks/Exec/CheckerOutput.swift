@@ -30,7 +30,8 @@ enum CheckerOutput {
     }
     switch outcome.termination {
     case .signaled(let signal):
-      return infrastructure(.checkerCrash, "checker crashed (\(signalName(signal)))\(lastLine(outcome.stderr))")
+      return infrastructure(
+        .checkerCrash, "checker crashed (\(signalName(signal)))\(lastLine(outcome.stderr))")
     case .exited(let code) where code != 0:
       return infrastructure(.checkerError, "checker exited with status \(code)\(lastLine(outcome.stderr))")
     default:
@@ -63,23 +64,30 @@ enum CheckerOutput {
     var kind: ExecutionKind = passed ? .pass : .failingTest
     if !passed, let field = object["kind"], field != .null {
       guard let name = field.stringValue, let parsed = ExecutionKind(rawValue: name), parsed != .pass else {
-        return invalid("'kind' must be one of \(ExecutionKind.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))")
+        return invalid(
+          "'kind' must be one of \(ExecutionKind.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))"
+        )
       }
       kind = parsed
     }
     var errorOffset: Int?
     if let field = object["error_offset"], field != .null {
-      guard let offset = field.intValue, offset >= 0 else { return invalid("'error_offset' must be a non-negative integer") }
+      guard let offset = field.intValue, offset >= 0 else {
+        return invalid("'error_offset' must be a non-negative integer")
+      }
       errorOffset = min(offset, attemptLength)
     }
     if let field = object["location"], field != .null, field.stringValue == nil {
       return invalid("'location' must be a string")
     }
     let text = cap(feedback.isEmpty && !passed ? "failed" : feedback)
-    if passed { return ExecutionResult(passed: true, score: 1, kind: .pass, feedback: text.isEmpty ? "passed" : text) }
+    if passed {
+      return ExecutionResult(passed: true, score: 1, kind: .pass, feedback: text.isEmpty ? "passed" : text)
+    }
     return ExecutionResult(
       passed: false, score: score, kind: kind, feedback: text, errorOffset: errorOffset,
-      details: ExecutionDetails(position: errorOffset, location: object["location"]?.stringValue, checker: value))
+      details: ExecutionDetails(
+        position: errorOffset, location: object["location"]?.stringValue, checker: value))
   }
 
   private static func invalid(_ reason: String) -> ExecutionResult {
@@ -87,13 +95,15 @@ enum CheckerOutput {
   }
 
   private static func infrastructure(_ kind: ExecutionKind, _ message: String) -> ExecutionResult {
-    ExecutionResult(passed: false, score: 0, kind: kind, feedback: message, details: ExecutionDetails(message: message))
+    ExecutionResult(
+      passed: false, score: 0, kind: kind, feedback: message, details: ExecutionDetails(message: message))
   }
 
   /// ": LAST STDERR LINE" (clipped), or "" when stderr is empty.
   private static func lastLine(_ stderr: [UInt8]) -> String {
     let text = String(decoding: stderr.suffix(2048), as: UTF8.self)
-    guard let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else {
+    guard let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) })
+    else {
       return ""
     }
     return ": " + FeedbackText.clip(String(line), limit: 120)

@@ -23,7 +23,9 @@ public struct ExecFamily: TaskFamily {
 
   /// Loads and validates `tasksFile` and resolves `checkerCommand`. Throws `HindcastError`
   /// naming `file:line` for a malformed file, or the command if it does not exist.
-  public init(tasksFile: String, checkerCommand: [String], limits: SandboxLimits = .standard, cacheCapacity: Int = 4096)
+  public init(
+    tasksFile: String, checkerCommand: [String], limits: SandboxLimits = .standard, cacheCapacity: Int = 4096
+  )
     throws
   {
     try limits.validate()
@@ -51,7 +53,8 @@ public struct ExecFamily: TaskFamily {
     try difficulty.validate(for: name, supported: levels)
     let matching = tasks.filter { task in
       guard task.split == split else { return false }
-      guard let level = task.features.last(where: { $0.hasPrefix("level:") }).flatMap({ Int($0.dropFirst(6)) })
+      guard
+        let level = task.features.last(where: { $0.hasPrefix("level:") }).flatMap({ Int($0.dropFirst(6)) })
       else { return true }
       return difficulty.levels.contains(level)
     }
@@ -59,7 +62,8 @@ public struct ExecFamily: TaskFamily {
       throw HindcastError(
         .invalidInput,
         "the exec tasks file has \(matching.count) \(split.rawValue) tasks at this difficulty; \(count) were asked for",
-        hint: "ask for at most \(matching.count), or add tasks (a task's split comes from its \"split\" field or a hash of its id)"
+        hint:
+          "ask for at most \(matching.count), or add tasks (a task's split comes from its \"split\" field or a hash of its id)"
       )
     }
     var rng = SeededRandom(seed: SeedDerivation.derive(seed, labels: [name, split.rawValue]))
@@ -81,7 +85,8 @@ public struct ExecFamily: TaskFamily {
     let key = ExecResultCache.key(taskID: task.id, attempt: attempt)
     if let cached = cache.result(for: key) { return cached }
     let request = JSONValue.object(["task": task.payload, "attempt": .string(attempt)])
-    let outcome = Sandbox.run(command: checkerCommand, stdin: Array(request.canonicalText.utf8), limits: limits)
+    let outcome = Sandbox.run(
+      command: checkerCommand, stdin: Array(request.canonicalText.utf8), limits: limits)
     let result = CheckerOutput.interpret(outcome, attempt: attempt)
     if outcome.violation != .wallTime { cache.store(result, for: key) }
     return result

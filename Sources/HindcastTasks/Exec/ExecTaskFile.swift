@@ -35,7 +35,8 @@ public enum ExecTaskFile {
       tasks.append(task)
     }
     if tasks.isEmpty {
-      throw HindcastError(.invalidInput, "exec tasks file has no tasks", location: path, hint: "write one JSON object per line")
+      throw HindcastError(
+        .invalidInput, "exec tasks file has no tasks", location: path, hint: "write one JSON object per line")
     }
     return tasks
   }
@@ -44,7 +45,8 @@ public enum ExecTaskFile {
   static func parseLine(_ bytes: [UInt8], location: String) throws -> TaskRecord {
     let value = try JSONValue.parse(bytes, location: location)
     guard let object = value.objectValue else {
-      throw HindcastError(.invalidInput, "expected a JSON object", location: location, hint: "one task object per line")
+      throw HindcastError(
+        .invalidInput, "expected a JSON object", location: location, hint: "one task object per line")
     }
     func requiredString(_ key: String) throws -> String {
       guard let field = object[key] else {
@@ -59,7 +61,8 @@ public enum ExecTaskFile {
     }
     let id = try requiredString("id")
     guard !id.isEmpty, !id.contains(where: { $0.isNewline }) else {
-      throw HindcastError(.invalidInput, "field 'id' must be a non-empty single-line string", location: location)
+      throw HindcastError(
+        .invalidInput, "field 'id' must be a non-empty single-line string", location: location)
     }
     let prompt = try requiredString("prompt")
     var canonical = ""
@@ -139,11 +142,13 @@ public enum CheckerCommandLine {
       }
     }
     if quote != nil || escaping {
-      throw HindcastError(.invalidInput, "checker command has an unclosed quote or a trailing backslash: \(text)")
+      throw HindcastError(
+        .invalidInput, "checker command has an unclosed quote or a trailing backslash: \(text)")
     }
     if inWord { words.append(current) }
     if words.isEmpty {
-      throw HindcastError(.invalidInput, "checker command is empty", hint: "for example --checker 'python3 check.py'")
+      throw HindcastError(
+        .invalidInput, "checker command is empty", hint: "for example --checker 'python3 check.py'")
     }
     return words
   }
@@ -158,7 +163,8 @@ public enum CheckerCommandLine {
     guard let path = Sandbox.resolveExecutable(program) else {
       throw HindcastError(
         .missingPrerequisite, "checker command '\(program)' not found or not executable",
-        hint: program.contains("/") ? "check the path and its execute permission" : "install it or put it on PATH")
+        hint: program.contains("/")
+          ? "check the path and its execute permission" : "install it or put it on PATH")
     }
     let directory = FileManager.default.currentDirectoryPath
     let scriptExtensions = [".py", ".sh", ".js", ".rb", ".pl", ".lua", ".jl", ".r", ".R"]

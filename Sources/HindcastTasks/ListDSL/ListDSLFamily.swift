@@ -11,6 +11,9 @@ public struct ListDSLFamily: TaskFamily {
   public let levels = 1...4
   public static let exampleCount = 3
   public static let hiddenTestCount = 2
+  /// Longest prompt generated, so that a teacher context (prompt, attempt, feedback, critique,
+  /// answer) stays near 256 bytes.
+  public static let maxPromptBytes = 80
 
   public init() {}
 
@@ -28,7 +31,7 @@ public struct ListDSLFamily: TaskFamily {
       let level = difficulty.levels.lowerBound + rng.nextInt(below: difficulty.levels.count)
       guard let drawn = drawTask(opCount: level, rng: &rng) else { continue }
       collector.offer(key: drawn.prompt) {
-        record(program: drawn.program, cases: drawn.cases, split: split, level: level)
+        record(program: drawn.program, cases: drawn.cases, prompt: drawn.prompt, split: split, level: level)
       }
     }
     return try collector.finish(difficulty: difficulty)
@@ -71,7 +74,9 @@ public struct ListDSLFamily: TaskFamily {
     var inputs: Set<[Int]> = []
     for _ in 0..<40 where cases.count < Self.exampleCount + Self.hiddenTestCount {
       let input = randomList(rng: &rng)
-      guard !inputs.contains(input), case .success(let output) = ListLanguage.run(program, on: input) else { continue }
+      guard !inputs.contains(input), case .success(let output) = ListLanguage.run(program, on: input) else {
+        continue
+      }
       if case .list(let items) = output, items.isEmpty, rng.nextInt(below: 4) != 0 { continue }
       inputs.insert(input)
       cases.append((input, output))
@@ -91,17 +96,17 @@ public struct ListDSLFamily: TaskFamily {
     }
     let prompt = cases.prefix(Self.exampleCount).map { "\(ListValue.list($0.input).text)>\($0.output.text)" }
       .joined(separator: ";")
+    guard prompt.utf8.count <= Self.maxPromptBytes else { return nil }
     return (program, cases, prompt)
   }
 
   private func record(
-    program: ListProgram, cases: [(input: [Int], output: ListValue)], split: TaskSplit, level: Int
+    program: ListProgram, cases: [(input: [Int], output: ListValue)], prompt: String, split: TaskSplit,
+    level: Int
   ) -> TaskRecord {
     func json(_ cases: ArraySlice<(input: [Int], output: ListValue)>) -> JSONValue {
       .array(cases.map { .object(["in": ListValue.list($0.input).json, "out": $0.output.json]) })
     }
-    let prompt = cases.prefix(Self.exampleCount).map { "\(ListValue.list($0.input).text)>\($0.output.text)" }
-      .joined(separator: ";")
     let isNumber = program.ops.last?.reduces ?? false
     var features = ["ops:\(program.ops.count)"] + program.ops.map { "op:\($0.name)" }
     features.append(isNumber ? "out:number" : "out:list")
@@ -112,7 +117,7 @@ public struct ListDSLFamily: TaskFamily {
       payload: .object([
         "examples": json(cases.prefix(Self.exampleCount)),
         "tests": json(cases.dropFirst(Self.exampleCount)),
-      ]), features: Array(NSOrderedSetLike.unique(features)))
+      ]), features: Array(OrderedUnique.unique(features)))
   }
 
   // MARK: - Execution
@@ -188,7 +193,8 @@ public struct ListDSLFamily: TaskFamily {
           let want = testCase.output.text
           firstFailure = ExecutionResult(
             passed: false, score: 0, kind: .failingTest,
-            feedback: FeedbackText.bounded("\(testCase.set) \(testCase.number): in \(input) want \(want) got \(got)"),
+            feedback: FeedbackText.bounded(
+              "\(testCase.set) \(testCase.number): in \(input) want \(want) got \(got)"),
             errorOffset: nil,
             details: ExecutionDetails(
               test: testCase.number, testSet: testCase.set, expected: want, input: input, got: got))
@@ -198,7 +204,8 @@ public struct ListDSLFamily: TaskFamily {
           let kind: ExecutionKind = error.reason == .stepLimit ? .stepLimit : .runtimeError
           let feedback =
             kind == .stepLimit
-            ? "\(error.message) on \(input)" : "runtime error at \(error.position) on \(input): \(error.message)"
+            ? "\(error.message) on \(input)"
+            : "runtime error at \(error.position) on \(input): \(error.message)"
           firstFailure = ExecutionResult(
             passed: false, score: 0, kind: kind, feedback: FeedbackText.bounded(feedback),
             errorOffset: error.position,
@@ -227,7 +234,7 @@ public struct ListDSLFamily: TaskFamily {
 }
 
 /// Order-preserving de-duplication.
-enum NSOrderedSetLike {
+enum OrderedUnique {
   static func unique(_ items: [String]) -> [String] {
     var seen: Set<String> = []
     return items.filter { seen.insert($0).inserted }

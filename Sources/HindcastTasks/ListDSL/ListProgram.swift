@@ -159,7 +159,9 @@ public enum ListLanguage {
       let word = String(decoding: bytes[start..<wordEnd], as: UTF8.self)
       cursor = wordEnd
       if word.isEmpty {
-        if cursor >= end || bytes[cursor] == UInt8(ascii: "|") { return fail(.emptyOp, "missing op", at: start) }
+        if cursor >= end || bytes[cursor] == UInt8(ascii: "|") {
+          return fail(.emptyOp, "missing op", at: start)
+        }
         return fail(.unknownOp, "unknown op starting \(shown(bytes, at: cursor))", at: start)
       }
       skipSpaces()
@@ -180,13 +182,17 @@ public enum ListLanguage {
         }
         let symbol = bytes[cursor]
         cursor += 1
-        guard let k = number(bytes, &cursor, end: end) else { return fail(.missingArgument, "map needs a number") }
+        guard let k = number(bytes, &cursor, end: end) else {
+          return fail(.missingArgument, "map needs a number")
+        }
         op = symbol == UInt8(ascii: "+") ? .mapAdd(k) : .mapMul(k)
       case "keep":
         if cursor < end && (bytes[cursor] == UInt8(ascii: ">") || bytes[cursor] == UInt8(ascii: "<")) {
           let symbol = bytes[cursor]
           cursor += 1
-          guard let k = number(bytes, &cursor, end: end) else { return fail(.missingArgument, "keep needs a number") }
+          guard let k = number(bytes, &cursor, end: end) else {
+            return fail(.missingArgument, "keep needs a number")
+          }
           op = symbol == UInt8(ascii: ">") ? .keepGreater(k) : .keepLess(k)
         } else {
           var argumentEnd = cursor
@@ -251,8 +257,12 @@ public enum ListLanguage {
         var mapped: [Int] = []
         for item in items {
           let (result, overflow) =
-            if case .mapAdd = op { item.addingReportingOverflow(k) } else { item.multipliedReportingOverflow(by: k) }
-          if overflow || abs(result) > valueLimit { return fail(.valueTooLarge, "\(op.text) gives a value over \(valueLimit)") }
+            if case .mapAdd = op { item.addingReportingOverflow(k) } else {
+              item.multipliedReportingOverflow(by: k)
+            }
+          if overflow || abs(result) > valueLimit {
+            return fail(.valueTooLarge, "\(op.text) gives a value over \(valueLimit)")
+          }
           mapped.append(result)
         }
         value = .list(mapped)
