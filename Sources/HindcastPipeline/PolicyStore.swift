@@ -11,13 +11,22 @@ public struct PolicyStore {
 
   public init(run: Run) { self.run = run }
 
-  public func exists(round: Int) throws -> Bool {
-    try run.manifest().units[run.layout.policyName(round: round)] != nil
+  /// Which checkpoint of a round: the policy itself, or the EMA teacher kept beside it.
+  public enum Kind: Sendable { case policy, ema }
+
+  func name(_ kind: Kind, round: Int) -> String {
+    kind == .policy ? run.layout.policyName(round: round) : run.layout.emaName(round: round)
   }
 
-  /// The policy that starts `round` (round 0 is the base policy).
-  public func load(round: Int) throws -> Transformer {
-    let name = run.layout.policyName(round: round)
+  public func exists(round: Int, kind: Kind = .policy) throws -> Bool {
+    try run.manifest().units[name(kind, round: round)] != nil
+  }
+
+  /// The policy that starts `round` (round 0 is the base policy), or its EMA teacher. The EMA
+  /// teacher of round 0 is the base policy.
+  public func load(round: Int, kind: Kind = .policy) throws -> Transformer {
+    if kind == .ema, round == 0 { return try load(round: 0) }
+    let name = name(kind, round: round)
     guard let unit = try run.manifest().units[name] else {
       let hint =
         round == 0
@@ -38,9 +47,11 @@ public struct PolicyStore {
     return try Transformer(config: weights.config, parameters: weights.parameters)
   }
 
-  /// Writes the policy for `round` atomically and records it in the manifest.
-  public func save(_ model: Transformer, round: Int, training: TrainingSnapshot? = nil) throws {
-    let name = run.layout.policyName(round: round)
+  /// Writes the policy (or EMA teacher) for `round` atomically and records it in the manifest.
+  public func save(_ model: Transformer, round: Int, kind: Kind = .policy, training: TrainingSnapshot? = nil)
+    throws
+  {
+    let name = name(kind, round: round)
     let directory = run.layout.path(name)
     try CheckpointIO.write(
       Checkpoint(

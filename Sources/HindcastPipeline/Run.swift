@@ -47,6 +47,9 @@ public final class Run {
       try AtomicFile.write(text: text, to: layout.spec)
     }
     specText = text
+    // Leftovers of killed writers: a temporary manifest, half-written checkpoints.
+    AtomicFile.removeStaleTemporaries(in: directory)
+    AtomicFile.removeStaleTemporaries(in: layout.path("policy"))
     spec = try PipelineSpec.parse(text: text, source: layout.spec)
     let hash = SHA256.hex(Array(text.utf8))
     try withManifest { manifest in

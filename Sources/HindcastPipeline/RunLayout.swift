@@ -25,6 +25,8 @@ public struct RunLayout: Sendable {
 
   public func policyName(round: Int) -> String { String(format: "policy/round-%04d", round) }
   public func policy(round: Int) -> String { root + "/" + policyName(round: round) }
+  /// The EMA teacher's weights at the start of `round` (only with `distill.teacher = "ema"`).
+  public func emaName(round: Int) -> String { String(format: "policy/ema-%04d", round) }
 
   public func shardName(round: Int, stage: StageName, shard: Int) -> String {
     "\(Self.roundName(round))/\(stage.rawValue)/shard-\(String(format: "%05d", shard)).jsonl.zst"

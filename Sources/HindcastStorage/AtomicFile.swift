@@ -53,12 +53,21 @@ public enum AtomicFile {
     try write(Array(text.utf8), to: path)
   }
 
-  /// Removes `.NAME.tmp-*` files left behind by killed writers in `directory`.
-  public static func removeStaleTemporaries(in directory: String) {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-    for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
-      unlink(directory + "/" + name)
+  /// Removes temporary files (`.NAME.tmp-PID`) and checkpoint directories (`NAME.tmp-PID`) left
+  /// in `directory` by writers that were killed. Entries whose PID is still alive on this machine
+  /// belong to a concurrent writer and are kept. Returns the names removed.
+  @discardableResult
+  public static func removeStaleTemporaries(in directory: String) -> [String] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+    var removed: [String] = []
+    for name in names {
+      guard let range = name.range(of: ".tmp-", options: .backwards),
+        let pid = Int32(name[range.upperBound...])
+      else { continue }
+      if pid != getpid() && kill(pid, 0) == 0 { continue }
+      if (try? FileManager.default.removeItem(atPath: directory + "/" + name)) != nil { removed.append(name) }
     }
+    return removed
   }
 
   /// Flushes a directory entry so that a completed rename survives a power loss.

@@ -123,6 +123,9 @@ public struct DistillStage {
     let spec = run.spec
     let d = spec.distill
     let examples = try pool(round: round, contextLength: model.config.contextLength)
+    // The EMA teacher follows the student: ema = (1 - rate) ema + rate student after each step.
+    let ema = spec.distill.teacher == .ema ? try store.load(round: round, kind: .ema) : nil
+    let rate = Float(d.emaRate)
     var optimizer = try AdamW(config: AdamWConfig(weightDecay: 0), layout: model.layout)
     var rng = SeededRandom(seed: run.seed(round: round, stage: .distill, shard: 0))
     var order: [Int] = []
@@ -157,10 +160,17 @@ public struct DistillStage {
       _ = GradientClipping.clip(&model.gradients, maxNorm: 1)
       try optimizer.update(
         parameters: &model.parameters, gradients: model.gradients, learningRate: Float(d.learningRate))
+      if let ema {
+        for i in ema.parameters.indices {
+          ema.parameters[i] += rate * (model.parameters[i] - ema.parameters[i])
+        }
+      }
       budget.trainingTokens += report.terms
       losses.append(report.loss)
       progress.advance(records: sequences.count)
     }
+    // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
+    if let ema { try store.save(ema, round: round + 1, kind: .ema) }
     try store.save(model, round: round + 1)
     var event = MetricsEvent(stage: StageName.distill.rawValue, round: round, worker: run.worker.index)
     budget.fill(&event)

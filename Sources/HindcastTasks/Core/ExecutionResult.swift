@@ -1,3 +1,5 @@
+import HindcastSupport
+
 /// What kind of outcome an execution had. Stable strings: they are stored in shards.
 public enum ExecutionKind: String, Codable, Sendable, CaseIterable {
   case pass

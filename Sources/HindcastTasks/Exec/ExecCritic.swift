@@ -1,3 +1,5 @@
+import HindcastSupport
+
 /// Critiques exec results. A checker may supply its own critique (`"critique": {"text", "cause",
 /// "hint"}` or a string) and it is used as is; otherwise the critique follows from the kind of
 /// failure and the first line of the feedback. Deterministic.

@@ -1,3 +1,5 @@
+import HindcastSupport
+
 /// A value in the list language: a list of integers or, after `sum`/`max`, one integer.
 public enum ListValue: Equatable, Sendable {
   case list([Int])

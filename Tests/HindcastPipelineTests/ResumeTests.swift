@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// Crash safety of the whole pipeline: SIGKILL at many points, rerun, compare with an
+/// uninterrupted run byte for byte; several workers split a stage exactly.
+@Suite(.serialized) struct ResumeTests {
+  /// Files that must be identical between runs (timings live only in metrics.jsonl).
+  static func comparable(_ runner: BinaryRunner, _ run: String) -> [String] {
+    runner.files(under: run).filter { $0 != "metrics.jsonl" && $0 != ".lock" && !$0.hasPrefix(".claims") }
+  }
+
+  @Test func killedAtManyPointsAndRerunEqualsAnUninterruptedRun() throws {
+    let directory = try BinaryRunner.temporaryDirectory("resume")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.text, to: "tiny.toml")
+    let whole = try runner.run(["run", "tiny.toml", "--run", "whole"])
+    try #require(whole.status == 0, "\(whole.stderr)")
+    #expect(whole.stdout.contains("held-out pass rate"))
+
+    // Kill after growing delays so that kills land in every stage, inside shard writes,
+    // manifest updates and checkpoint writes; then let the last attempt finish.
+    var kills = 0
+    var delay: useconds_t = 40_000
+    var finished = false
+    for _ in 0..<60 {
+      let process = try runner.start(["run", "tiny.toml", "--run", "killed"])
+      usleep(delay)
+      if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        kills += 1
+        delay += 97_000
+      } else {
+        process.waitUntilExit()
+        finished = process.terminationStatus == 0
+        break
+      }
+    }
+    if !finished {
+      let last = try runner.run(["run", "tiny.toml", "--run", "killed"])
+      try #require(last.status == 0, "\(last.stderr)")
+    }
+    #expect(kills >= 3, "the run finished before it could be killed often enough")
+    let expected = Self.comparable(runner, "whole")
+    let actual = Self.comparable(runner, "killed")
+    #expect(expected == actual)
+    #expect(expected.contains("policy/round-0002/model.safetensors"))
+    #expect(expected.contains("r0002/eval.json"))
+    for file in expected {
+      #expect(
+        runner.contents("whole/" + file) == runner.contents("killed/" + file),
+        "\(file) differs after \(kills) kills")
+    }
+    let verify = try runner.run(["verify", "--run", "killed"])
+    #expect(verify.status == 0, "\(verify.stdout)")
+  }
+
+  @Test func twoWorkersSplitAStageAndTheUnionEqualsOneProcess() throws {
+    let directory = try BinaryRunner.temporaryDirectory("workers")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.text, to: "tiny.toml")
+    for run in ["single", "pair"] {
+      let pretrain = try runner.run(["pretrain", "--run", run, "--spec", "tiny.toml"])
+      try #require(pretrain.status == 0, "\(pretrain.stderr)")
+    }
+    for stage in ["rollout", "feedback", "rewrite"] {
+      let single = try runner.run([stage, "--run", "single", "--round", "0"])
+      try #require(single.status == 0, "\(single.stderr)")
+      let workers = try (0..<2).map { i in
+        try runner.start(
+          [stage, "--run", "pair", "--round", "0", "--worker", "\(i)", "--workers", "2"],
+          stderr: "worker\(i).err")
+      }
+      for (i, process) in workers.enumerated() {
+        process.waitUntilExit()
+        let errors = String(decoding: runner.contents("worker\(i).err") ?? Data(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(errors)")
+      }
+      let a = runner.files(under: "single/r0000/\(stage)")
+      let b = runner.files(under: "pair/r0000/\(stage)")
+      #expect(a.count == 3 && a == b)
+      for file in a {
+        #expect(
+          runner.contents("single/r0000/\(stage)/" + file) == runner.contents("pair/r0000/\(stage)/" + file))
+      }
+    }
+  }
+
+  @Test func stageWithMissingInputsNamesTheStageToRunFirst() throws {
+    let directory = try BinaryRunner.temporaryDirectory("missing")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.text, to: "tiny.toml")
+    let noPolicy = try runner.run(["rollout", "--run", "r", "--spec", "tiny.toml"])
+    #expect(noPolicy.status == 1)
+    #expect(noPolicy.stderr.contains("hindcast pretrain --run r"))
+    let noRollouts = try runner.run(["feedback", "--run", "r", "--round", "0"])
+    #expect(noRollouts.status == 1)
+    #expect(noRollouts.stderr.contains("hindcast rollout --run r --round 0"))
+    let badRound = try runner.run(["eval", "--run", "r", "--round", "9"])
+    #expect(badRound.status == 1 && badRound.stderr.contains("round 9"))
+  }
+}
