@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# The README's main job. Usage: scripts/quickstart.sh PATH/TO/hindcast
+# The README's main job: the quickstart pipeline on the embedded model.
+# Usage: scripts/quickstart.sh PATH/TO/hindcast [RUN_DIR]
+# Running it again resumes (or, when finished, just prints the table again).
 set -euo pipefail
 bin="$1"
-"$bin" --help
+run="${2:-runs/quickstart}"
+"$bin" run pipelines/quickstart.toml --run "$run"
+echo
+"$bin" status --run "$run"
