@@ -74,17 +74,11 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var emaRate: Double = 0.05
     public var ratioClip: Double = 2.0
     public var grpoClip: Double = 0.2
-    public var grpoKL: Double = 0.0
   }
 
   public struct Eval: Codable, Sendable, Equatable {
     public var samples: Int = 4
     public var temperature: Double = 1.0
-  }
-
-  public struct Guard: Codable, Sendable, Equatable {
-    /// Roll back to the previous policy when held-out greedy pass@1 drops by more than this.
-    public var rollbackMargin: Double = 0.05
   }
 
   public var name: String = "pipeline"
@@ -97,12 +91,11 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public var rewrite = Rewrite()
   public var distill = Distill()
   public var eval = Eval()
-  public var guardrails = Guard()
 
   public init() {}
 
   static let tables: Set<String> = [
-    "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval", "guard",
+    "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
   ]
 
   /// Parses and validates a spec file. Errors name the file, the line and the key.
@@ -181,11 +174,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.distill.emaRate = try r.double("distill.ema_rate", default: 0.05, in: 0...1)
     s.distill.ratioClip = try r.double("distill.ratio_clip", default: 2, in: 1...1000)
     s.distill.grpoClip = try r.double("distill.grpo_clip", default: 0.2, in: 0...10)
-    s.distill.grpoKL = try r.double("distill.grpo_kl", default: 0, in: 0...100)
 
     s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
     s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
-    s.guardrails.rollbackMargin = try r.double("guard.rollback_margin", default: 0.05, in: 0...1)
 
     try r.finish(knownTables: tables)
     return s
