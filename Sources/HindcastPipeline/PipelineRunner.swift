@@ -2,6 +2,7 @@ import Foundation
 import HindcastKernels
 import HindcastModel
 import HindcastSupport
+import HindcastTraining
 
 /// Runs stages of a run: one at a time (the stage commands) or all rounds in order (`run`).
 /// Everything already recorded in the manifest is skipped, so running again resumes.
@@ -17,7 +18,21 @@ public struct PipelineRunner {
 
   var store: PolicyStore { PolicyStore(run: run) }
 
-  public func pretrain() throws { try PretrainStage(run: run, tasks: tasks).execute() }
+  /// Stage 0: pretrains the base policy, or copies `base.policy` when the spec names one.
+  public func pretrain() throws {
+    guard let base = run.spec.basePolicy else {
+      try PretrainStage(run: run, tasks: tasks).execute()
+      return
+    }
+    if try store.exists(round: 0) { return }
+    let weights = try CheckpointIO.readWeights(base)
+    guard weights.config == run.spec.model.config else {
+      throw HindcastError(
+        .shapeMismatch, "base policy's model config differs from the spec's [model]", location: base,
+        hint: "use the same model preset and shape as the run that produced the base policy")
+    }
+    try store.save(try Transformer(config: weights.config, parameters: weights.parameters), round: 0)
+  }
 
   /// Runs one stage of one round.
   public func stage(_ stage: StageName, round: Int) throws {

@@ -81,6 +81,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var temperature: Double = 1.0
   }
 
+  /// A policy checkpoint directory to start from instead of pretraining (for example the base
+  /// policy shared by every arm of an experiment). Relative paths are relative to the working
+  /// directory.
+  public var basePolicy: String?
   public var name: String = "pipeline"
   public var seed: UInt64 = 1
   public var rounds: Int = 3
@@ -95,7 +99,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public init() {}
 
   static let tables: Set<String> = [
-    "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
+    "base", "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
   ]
 
   /// Parses and validates a spec file. Errors name the file, the line and the key.
@@ -112,6 +116,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.name = try r.string("name", default: "pipeline") ?? "pipeline"
     s.seed = UInt64(try r.int("seed", default: 1, in: 0...Int.max))
     s.rounds = try r.int("rounds", default: 3, in: 0...1000)
+    s.basePolicy = try r.string("base.policy", default: nil)
 
     let preset = try r.string("model.preset", default: "small") ?? "small"
     guard let base = ModelConfig.presets[preset] else {
