@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// The built binary's help, a good run and a bad input for the commands other suites do not run.
+@Suite struct CommandLineTests {
+  static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+      .appendingPathComponent("hindcast")
+    try #require(FileManager.default.fileExists(atPath: binary.path), "build the hindcast product first")
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let output = Pipe()
+    let errorPath = NSTemporaryDirectory() + "hindcast-cli-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errorPath) }
+    process.standardOutput = output
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
+    try process.run()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let err = FileManager.default.contents(atPath: errorPath) ?? Data()
+    return (
+      process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)
+    )
+  }
+
+  @Test func rootHelpListsEveryStage() throws {
+    let help = try Self.run(["--help"])
+    #expect(help.status == 0)
+    for command in [
+      "run", "pretrain", "rollout", "feedback", "rewrite", "distill", "eval", "status", "verify", "gap",
+      "sample",
+    ] {
+      #expect(help.stdout.contains("  \(command) "), "missing \(command) in help")
+    }
+    let stage = try Self.run(["rollout", "--help"])
+    #expect(stage.stdout.contains("--worker") && stage.stdout.contains("resumes"))
+  }
+
+  @Test func usageErrorsExitNonZeroWithAMessage() throws {
+    let missing = try Self.run(["rollout"])
+    #expect(missing.status != 0 && missing.stderr.contains("--run"))
+    let workers = try Self.run(["rollout", "--run", "x", "--worker", "2", "--workers", "2"])
+    #expect(workers.status != 0 && workers.stderr.contains("--worker must be in 0..<2"))
+    let noRun = try Self.run(["status", "--run", NSTemporaryDirectory() + "no-such-run-\(UUID().uuidString)"])
+    #expect(noRun.status == 1 && noRun.stderr.contains("no run here"))
+  }
+
+  @Test func sampleReportsAMissingCheckpoint() throws {
+    let result = try Self.run([
+      "sample", "--checkpoint", "/nonexistent/ckpt", "--prompt", "<task>1+1<answer>",
+    ])
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("/nonexistent/ckpt"))
+  }
+}
