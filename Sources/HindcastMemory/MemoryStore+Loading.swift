@@ -1,0 +1,157 @@
+import HindcastStorage
+import HindcastSupport
+
+extension MemoryStore {
+  /// Loads dictionaries, the base snapshot and every live segment, repairing a torn tail of the
+  /// last segment when read-write.
+  func load() throws {
+    guard !manifest.segments.isEmpty else {
+      throw HindcastError(
+        .corruptFile, "the manifest lists no segments", location: path(MemoryManifest.fileName))
+    }
+    for entry in manifest.dictionaries {
+      let name = MemoryManifest.dictionaryName(entry.id)
+      let bytes = try AtomicFile.read(path(name))
+      guard StableHash.hex(StableHash.fnv1a64(bytes: bytes)) == entry.hash, (1...65535).contains(entry.id)
+      else {
+        throw HindcastError(
+          .corruptFile, "dictionary does not match the hash in the manifest", location: path(name),
+          hint: "restore it from a backup; records compressed with it cannot be read without it")
+      }
+      dictionaries[entry.id] = bytes
+    }
+    if let number = manifest.baseSnapshot {
+      guard let entry = manifest.snapshots.first(where: { $0.number == number }) else {
+        throw HindcastError(
+          .corruptFile, "the base snapshot \(number) is not listed", location: path(MemoryManifest.fileName))
+      }
+      state = try readSnapshot(entry)
+      openReport.snapshot = MemorySnapshotInfo(entry)
+    }
+    let startEvents = state.eventCount
+    for (position, segment) in manifest.segments.enumerated() {
+      try replay(segment, isLast: position == manifest.segments.count - 1)
+    }
+    openReport.replayedEvents = state.eventCount - startEvents
+  }
+
+  /// Reads, checks and folds one snapshot file.
+  func readSnapshot(_ entry: MemoryManifest.Snapshot) throws -> MemoryState {
+    let location = path(MemoryManifest.snapshotName(entry.number))
+    let compressed = try AtomicFile.read(location)
+    let bytes = try Zstd.decompress(compressed, what: location)
+    guard StableHash.hex(StableHash.fnv1a64(bytes: bytes)) == entry.hash else {
+      throw HindcastError(
+        .corruptFile, "snapshot does not match the hash in the manifest", location: location,
+        hint: "restore it from a backup")
+    }
+    let (header, state) = try SnapshotCoding.decode(bytes, location: location, threads: decodeThreads)
+    guard header.number == entry.number, header.eventCount == entry.eventCount else {
+      throw HindcastError(
+        .corruptFile,
+        "snapshot header (number \(header.number), \(header.eventCount) events) does not match the "
+          + "manifest (number \(entry.number), \(entry.eventCount) events)", location: location)
+    }
+    return state
+  }
+
+  private func replay(_ segment: MemoryManifest.Segment, isLast: Bool) throws {
+    let name = MemoryManifest.segmentName(segment.number)
+    let location = path(name)
+    guard segment.firstEvent == state.eventCount else {
+      throw HindcastError(
+        .corruptFile,
+        "\(name) should start at event \(segment.firstEvent) but the records before it end at \(state.eventCount)",
+        location: path(MemoryManifest.fileName),
+        hint: "a segment is missing or was replaced; restore from a backup")
+    }
+    guard segment.dictionary == 0 || dictionaries[segment.dictionary] != nil else {
+      throw HindcastError(
+        .corruptFile, "\(name) uses dictionary \(segment.dictionary), which the manifest does not list",
+        location: path(MemoryManifest.fileName))
+    }
+    guard FileIO.exists(location) else {
+      // Only the newest segment may be missing: the manifest listed it just before a crash.
+      if isLast { return }
+      throw HindcastError(.missingFile, "log segment is missing", location: location)
+    }
+    let bytes = try AtomicFile.read(location)
+    let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }
+    if let damage = scan.damage {
+      guard isLast, damage.nextGoodFrame == nil else {
+        let after = damage.nextGoodFrame.map { "; a good record follows at byte \($0)" } ?? ""
+        throw HindcastError(
+          .corruptFile,
+          "corrupt record at byte \(damage.offset) (record \(scan.frames.count + 1)): \(damage.reason)\(after)",
+          location: location,
+          hint: "the log is damaged in the middle, not torn by a crash; restore this segment from a backup")
+      }
+      openReport.droppedBytes = bytes.count - damage.offset
+      openReport.droppedFrames = damage.framesInTail
+      openReport.droppedFrom = name
+      openReport.droppedReason = damage.reason
+      if mode == .readWrite { try FileIO.truncate(location, to: scan.goodLength) }
+    }
+    let (events, jsonBytes) = try decode(bytes, frames: scan.frames, segment: segment, location: location)
+    state.apply(events)
+    segmentRecords[segment.number] = events.count
+    segmentJSONBytes[segment.number] = jsonBytes
+  }
+
+  /// Decompresses and parses frames, in chunks on `decodeThreads` threads.
+  private func decode(
+    _ bytes: [UInt8], frames: [LogFrame.Location], segment: MemoryManifest.Segment, location: String
+  ) throws -> ([MemoryEvent], Int) {
+    let chunkSize = 32768
+    let chunks = (frames.count + chunkSize - 1) / chunkSize
+    let dictionary = segment.dictionary == 0 ? nil : dictionaries[segment.dictionary]
+    let decoded = try ParallelWork.map(count: chunks, threads: decodeThreads) {
+      chunk -> ([MemoryEvent], Int) in
+      let decompressor = try RecordDecompressor()
+      if let dictionary { try decompressor.addDictionary(id: UInt16(segment.dictionary), bytes: dictionary) }
+      var json: [UInt8] = []
+      json.reserveCapacity(1024)
+      var events: [MemoryEvent] = []
+      var jsonBytes = 0
+      let range = (chunk * chunkSize)..<min(frames.count, (chunk + 1) * chunkSize)
+      events.reserveCapacity(range.count)
+      try bytes.withUnsafeBytes { raw in
+        for index in range {
+          let frame = frames[index]
+          let recordLocation = location + "#\(index + 1)"
+          guard frame.dictionaryId == 0 || Int(frame.dictionaryId) == segment.dictionary else {
+            throw HindcastError(
+              .corruptFile,
+              "record at byte \(frame.frameOffset) uses dictionary \(frame.dictionaryId), its segment uses "
+                + "\(segment.dictionary)", location: recordLocation)
+          }
+          let payload = UnsafeRawBufferPointer(
+            rebasing: raw[frame.payloadOffset..<(frame.payloadOffset + frame.payloadLength)])
+          do {
+            try decompressor.decompress(payload, dictionaryId: frame.dictionaryId, into: &json)
+          } catch let error as HindcastError {
+            throw HindcastError(
+              error.code, "record at byte \(frame.frameOffset): \(error.message)", location: recordLocation)
+          }
+          jsonBytes += json.count
+          do {
+            events.append(try EventCoding.decode(json))
+          } catch let error as JSONScanError {
+            throw HindcastError(
+              .corruptFile, "record at byte \(frame.frameOffset) is not a valid event: \(error)",
+              location: recordLocation)
+          }
+        }
+      }
+      return (events, jsonBytes)
+    }
+    var events: [MemoryEvent] = []
+    events.reserveCapacity(frames.count)
+    var jsonBytes = 0
+    for (chunkEvents, chunkBytes) in decoded {
+      events.append(contentsOf: chunkEvents)
+      jsonBytes += chunkBytes
+    }
+    return (events, jsonBytes)
+  }
+}
