@@ -79,19 +79,70 @@ enum EventCoding {
     try JSONScanner.scan(bytes) { try decodeEvent(&$0) }
   }
 
+  /// Decodes one record; an observation written in the usual form (`event` first, ids without
+  /// escapes) goes straight into `log` without building strings and nil is returned; any other
+  /// record is returned as an event.
+  static func decode(_ bytes: [UInt8], observationsInto log: inout ObservationLog) throws -> MemoryEvent? {
+    let appended = try bytes.withUnsafeBufferPointer { buffer in
+      try JSONScanner.scan(buffer: buffer) { scanner in
+        try appendObservation(&scanner, to: &log)
+      }
+    }
+    return appended ? nil : try decode(bytes)
+  }
+
+  /// The fast path of `decode(_:observationsInto:)`: false (and `log` unchanged) when the
+  /// record is not a plain observation.
+  private static func appendObservation(
+    _ scanner: inout JSONScanner, to log: inout ObservationLog
+  ) throws -> Bool {
+    var cursor = try scanner.beginObject()
+    guard let first = try scanner.nextRawKey(&cursor), first.matches("event"),
+      let kind = try scanner.readPlainStringRange(), scanner.bytes(kind, equal: "observation")
+    else { return false }
+    var note: UInt64?
+    var included: Bool?
+    var verified: Bool?
+    var round: Int?
+    var task: Range<Int>?
+    var rewrite: Range<Int>?
+    while let key = try scanner.nextRawKey(&cursor) {
+      if key.matches("note") {
+        note = try scanner.readHex64()
+      } else if key.matches("included") {
+        included = try scanner.readBool()
+      } else if key.matches("verified") {
+        verified = try scanner.readBool()
+      } else if key.matches("task") {
+        guard let range = try scanner.readPlainStringRange() else { return false }
+        task = range
+      } else if key.matches("round") {
+        round = try scanner.readInt()
+      } else if key.matches("rewrite") {
+        guard let range = try scanner.readPlainStringRange() else { return false }
+        rewrite = range
+      } else {
+        return false
+      }
+    }
+    try scanner.expectEnd()
+    guard let note, let included, let verified, let round, let task, let rewrite else { return false }
+    scanner.appendObservation(
+      to: &log, noteId: note, included: included, verified: verified, round: round, task: task, rewrite: rewrite)
+    return true
+  }
+
   static func decodeEvent(_ scanner: inout JSONScanner) throws -> MemoryEvent {
     var fields = EventFields()
     var cursor = try scanner.beginObject()
-    while let key = try scanner.nextKey(&cursor) {
+    while let key = try scanner.nextRawKey(&cursor) {
       try fields.read(key, from: &scanner)
     }
     return try fields.event(scanner)
   }
 
   static func readNoteId(_ scanner: inout JSONScanner) throws -> NoteId {
-    let text = try scanner.readString()
-    guard let id = NoteId(hex: text) else { throw scanner.failure("invalid note id '\(text)'") }
-    return id
+    NoteId(value: try scanner.readHex64())
   }
 
   static func readScope(_ scanner: inout JSONScanner) throws -> NoteScope {
@@ -155,29 +206,46 @@ struct EventFields {
   var into: NoteId?
   var similarity: Double?
 
-  mutating func read(_ key: String, from scanner: inout JSONScanner) throws {
-    switch key {
-    case "event": kind = try scanner.readString()
-    case "id": id = try EventCoding.readNoteId(&scanner)
-    case "text": text = try scanner.readString()
-    case "scope": scope = try EventCoding.readScope(&scanner)
-    case "origin":
+  mutating func read(_ key: JSONScanner.RawKey, from scanner: inout JSONScanner) throws {
+    // Most frequent keys (those of observations) first.
+    if key.matches("event") {
+      kind = try scanner.readString()
+    } else if key.matches("note") {
+      note = try EventCoding.readNoteId(&scanner)
+    } else if key.matches("included") {
+      included = try scanner.readBool()
+    } else if key.matches("verified") {
+      verified = try scanner.readBool()
+    } else if key.matches("task") {
+      task = try scanner.readString()
+    } else if key.matches("round") {
+      round = try scanner.readInt()
+    } else if key.matches("rewrite") {
+      rewrite = try scanner.readString()
+    } else if key.matches("id") {
+      id = try EventCoding.readNoteId(&scanner)
+    } else if key.matches("text") {
+      text = try scanner.readString()
+    } else if key.matches("scope") {
+      scope = try EventCoding.readScope(&scanner)
+    } else if key.matches("origin") {
       let raw = try scanner.readString()
       guard let value = NoteOrigin(rawValue: raw) else { throw scanner.failure("unknown origin '\(raw)'") }
       origin = value
-    case "provenance": provenance = try EventCoding.readProvenance(&scanner)
-    case "createdRound": createdRound = try scanner.readInt()
-    case "note": note = try EventCoding.readNoteId(&scanner)
-    case "included": included = try scanner.readBool()
-    case "verified": verified = try scanner.readBool()
-    case "task": task = try scanner.readString()
-    case "round": round = try scanner.readInt()
-    case "rewrite": rewrite = try scanner.readString()
-    case "reason": reason = try scanner.readString()
-    case "from": from = try EventCoding.readNoteId(&scanner)
-    case "into": into = try EventCoding.readNoteId(&scanner)
-    case "similarity": similarity = try scanner.readDouble()
-    default: try scanner.skipValue()
+    } else if key.matches("provenance") {
+      provenance = try EventCoding.readProvenance(&scanner)
+    } else if key.matches("createdRound") {
+      createdRound = try scanner.readInt()
+    } else if key.matches("reason") {
+      reason = try scanner.readString()
+    } else if key.matches("from") {
+      from = try EventCoding.readNoteId(&scanner)
+    } else if key.matches("into") {
+      into = try EventCoding.readNoteId(&scanner)
+    } else if key.matches("similarity") {
+      similarity = try scanner.readDouble()
+    } else {
+      try scanner.skipValue()
     }
   }
 

@@ -2,7 +2,6 @@
 struct NoteView {
   var scope: NoteScope
   var text: String
-  var provenance: [NoteProvenance]
   var status: NoteStatus
   var mergedInto: NoteId?
 }
@@ -11,20 +10,24 @@ struct NoteView {
 protocol NoteLookup {
   func view(_ id: NoteId) -> NoteView?
   func hasObservation(_ key: UInt64) -> Bool
+  /// Whether note `id` lists provenance with this key (`ProvenanceKey`).
+  func hasProvenance(_ key: UInt64) -> Bool
   var noteCount: Int { get }
 }
 
 extension MemoryState: NoteLookup {
   func view(_ id: NoteId) -> NoteView? {
-    guard let record = records[id] else { return nil }
+    guard let position = position(of: id) else { return nil }
+    let record = records[position]
     return NoteView(
-      scope: record.note.scope, text: record.note.text, provenance: record.provenance, status: record.status,
+      scope: record.note.scope, text: record.note.text, status: record.status,
       mergedInto: record.mergedInto)
   }
 
   func hasObservation(_ key: UInt64) -> Bool { contains(observationKey: key) }
 
-  var noteCount: Int { records.count }
+  func hasProvenance(_ key: UInt64) -> Bool { contains(provenanceKey: key) }
+
 }
 
 /// The rules of the fold, shared by `MemoryState.apply` and batch validation before an append.
@@ -46,7 +49,7 @@ enum EventRules {
       guard view.scope == note.scope, view.text == note.text else {
         return .invalid("note \(note.id) was added again with another scope or text")
       }
-      return view.provenance.contains(note.provenance) ? .duplicate : .applies
+      return lookup.hasProvenance(ProvenanceKey.of(note.id, note.provenance)) ? .duplicate : .applies
     case .observation(let observation):
       guard root(of: observation.noteId, in: lookup) != nil else {
         return .invalid("observation of unknown note \(observation.noteId)")
@@ -98,13 +101,16 @@ enum EventRules {
 struct BatchOverlay: NoteLookup {
   let base: MemoryState
   private var changed: [NoteId: NoteView] = [:]
-  private var observations: Set<UInt64> = []
+  private var observations = KeySet()
+  private var provenance = KeySet()
 
   init(base: MemoryState) { self.base = base }
 
   func view(_ id: NoteId) -> NoteView? { changed[id] ?? base.view(id) }
 
   func hasObservation(_ key: UInt64) -> Bool { observations.contains(key) || base.hasObservation(key) }
+
+  func hasProvenance(_ key: UInt64) -> Bool { provenance.contains(key) || base.hasProvenance(key) }
 
   var noteCount: Int { base.noteCount + changed.count }
 
@@ -114,12 +120,9 @@ struct BatchOverlay: NoteLookup {
     guard outcome == .applies else { return outcome }
     switch event {
     case .noteAdded(let note):
-      if var existing = view(note.id) {
-        existing.provenance.append(note.provenance)
-        changed[note.id] = existing
-      } else {
-        changed[note.id] = NoteView(
-          scope: note.scope, text: note.text, provenance: [note.provenance], status: .active, mergedInto: nil)
+      provenance.insert(ProvenanceKey.of(note.id, note.provenance))
+      if view(note.id) == nil {
+        changed[note.id] = NoteView(scope: note.scope, text: note.text, status: .active, mergedInto: nil)
       }
     case .observation(let observation):
       observations.insert(MemoryState.observationKey(observation))
@@ -141,5 +144,41 @@ struct BatchOverlay: NoteLookup {
       }
     }
     return outcome
+  }
+}
+
+/// Identifies one provenance entry of one note: FNV-1a 64 over the note id and every field of
+/// the provenance (lengths included, so fields cannot run into each other).
+enum ProvenanceKey {
+  static func of(_ id: NoteId, _ provenance: NoteProvenance) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    func mix(_ value: UInt64) {
+      var value = value
+      for _ in 0..<8 {
+        hash ^= value & 0xFF
+        hash = hash &* 0x0000_0100_0000_01B3
+        value >>= 8
+      }
+    }
+    func mix(_ text: String) {
+      mix(UInt64(text.utf8.count))
+      for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+      }
+    }
+    func mix(_ list: [String]) {
+      mix(UInt64(list.count))
+      for text in list { mix(text) }
+    }
+    mix(id.value)
+    mix(provenance.run)
+    mix(UInt64(bitPattern: Int64(provenance.round)))
+    mix(provenance.rolloutIds)
+    mix(provenance.feedbackIds)
+    mix(provenance.rewriteIds)
+    mix(provenance.sourceTaskId)
+    mix(provenance.sourceIsHeldOut ? 1 : 0)
+    return hash
   }
 }

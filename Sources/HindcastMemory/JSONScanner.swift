@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// A pull parser for the memory store's JSON records, fast enough to replay a million events in
 /// well under a second.
 ///
@@ -40,6 +44,55 @@ struct JSONScanner {
       guard scanner.position == buffer.count else { throw scanner.failure("trailing characters") }
       return result
     }
+  }
+
+  /// Runs `body` with a scanner over a buffer the caller keeps alive; call `expectEnd` to
+  /// check that nothing follows the value.
+  static func scan<Result>(buffer: UnsafeBufferPointer<UInt8>, _ body: (inout JSONScanner) throws -> Result) rethrows
+    -> Result
+  {
+    var scanner = JSONScanner(buffer)
+    return try body(&scanner)
+  }
+
+  mutating func expectEnd() throws {
+    skipWhitespace()
+    guard position == buffer.count else { throw failure("trailing characters") }
+  }
+
+  /// The byte range of a string value that has no escapes, or nil (nothing consumed beyond the
+  /// opening quote) if it has some: the caller then reads the record the general way.
+  mutating func readPlainStringRange() throws -> Range<Int>? {
+    try expect(UInt8(ascii: "\""))
+    let start = position
+    while position < buffer.count {
+      let byte = buffer[position]
+      if byte == UInt8(ascii: "\"") {
+        position += 1
+        return start..<(position - 1)
+      }
+      if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+      position += 1
+    }
+    throw failure("unterminated string")
+  }
+
+  /// Moves back to an earlier position (to re-read a value another way).
+  mutating func rewind(to offset: Int) { position = offset }
+
+  /// Whether the bytes in `range` spell `literal`.
+  func bytes(_ range: Range<Int>, equal literal: StaticString) -> Bool {
+    range.count == literal.utf8CodeUnitCount
+      && memcmp(buffer.baseAddress! + range.lowerBound, literal.utf8Start, range.count) == 0
+  }
+
+  /// Appends an observation whose ids are ranges of this scanner's input.
+  func appendObservation(
+    to log: inout ObservationLog, noteId: UInt64, included: Bool, verified: Bool, round: Int, task: Range<Int>,
+    rewrite: Range<Int>
+  ) {
+    log.append(
+      noteId: noteId, included: included, verified: verified, round: round, task: task, rewrite: rewrite, in: buffer)
   }
 
   func failure(_ reason: String) -> JSONScanError {
@@ -91,6 +144,82 @@ struct JSONScanner {
     let key = try readString()
     try expect(UInt8(ascii: ":"))
     return key
+  }
+
+  /// A key as it appears in the input, compared without building a `String`.
+  enum RawKey {
+    case slice(UnsafeBufferPointer<UInt8>)
+    /// A key that contained escapes, decoded.
+    case owned([UInt8])
+
+    func matches(_ literal: StaticString) -> Bool {
+      let count = literal.utf8CodeUnitCount
+      switch self {
+      case .slice(let bytes):
+        guard bytes.count == count else { return false }
+        return memcmp(bytes.baseAddress!, literal.utf8Start, count) == 0
+      case .owned(let bytes):
+        guard bytes.count == count else { return false }
+        return bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, literal.utf8Start, count) == 0 }
+      }
+    }
+
+    var text: String {
+      switch self {
+      case .slice(let bytes): return String(decoding: bytes, as: UTF8.self)
+      case .owned(let bytes): return String(decoding: bytes, as: UTF8.self)
+      }
+    }
+  }
+
+  /// Like `nextKey`, without allocating: the key is only valid during this scan.
+  mutating func nextRawKey(_ cursor: inout Cursor) throws -> RawKey? {
+    var byte = try peek()
+    if byte == UInt8(ascii: "}") {
+      position += 1
+      return nil
+    }
+    if !cursor.first {
+      guard byte == UInt8(ascii: ",") else { throw failure("expected ',' or '}'") }
+      position += 1
+      byte = try peek()
+    }
+    cursor.first = false
+    guard byte == UInt8(ascii: "\"") else { throw failure("expected a key") }
+    let start = position + 1
+    var end = start
+    while end < buffer.count && buffer[end] != UInt8(ascii: "\"") && buffer[end] != UInt8(ascii: "\\") { end += 1 }
+    let key: RawKey
+    if end < buffer.count && buffer[end] == UInt8(ascii: "\"") {
+      key = .slice(UnsafeBufferPointer(rebasing: buffer[start..<end]))
+      position = end + 1
+    } else {
+      key = .owned(Array(try readString().utf8))
+    }
+    try expect(UInt8(ascii: ":"))
+    return key
+  }
+
+  /// Reads a string of exactly 16 hex digits as a 64-bit value (note ids).
+  mutating func readHex64() throws -> UInt64 {
+    try expect(UInt8(ascii: "\""))
+    guard position + 17 <= buffer.count, buffer[position + 16] == UInt8(ascii: "\"") else {
+      throw failure("expected a 16-digit hex id")
+    }
+    var value: UInt64 = 0
+    for offset in 0..<16 {
+      let byte = buffer[position + offset]
+      let digit: UInt64
+      switch byte {
+      case 0x30...0x39: digit = UInt64(byte - 0x30)
+      case 0x61...0x66: digit = UInt64(byte - 0x61 + 10)
+      case 0x41...0x46: digit = UInt64(byte - 0x41 + 10)
+      default: throw failure("expected a 16-digit hex id")
+      }
+      value = value << 4 | digit
+    }
+    position += 17
+    return value
   }
 
   mutating func beginArray() throws -> Cursor {

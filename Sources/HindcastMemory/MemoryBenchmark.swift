@@ -18,6 +18,8 @@ public enum MemoryBenchmark {
     /// Events of the compression comparison (with and without a dictionary).
     public var compressionEvents: Int
     public var seed: UInt64
+    /// Skip compaction and everything after it (leaves the log in place for profiling).
+    public var stopAfterOpen: Bool = false
 
     public init(
       events: Int = 1_000_000, batchSize: Int = 1000, threads: Int = 2,
@@ -101,6 +103,8 @@ public enum MemoryBenchmark {
     results.append(
       Measurement(
         name: "open \(replayed) events from the log (1 thread)", value: seconds(singleThreadTime), unit: "s"))
+
+    if configuration.stopAfterOpen { return results }
 
     // Compaction and opening from the snapshot.
     progress("compacting")

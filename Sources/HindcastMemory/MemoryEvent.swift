@@ -3,7 +3,7 @@
 public enum MemoryEvent: Hashable, Sendable {
   /// A note was proposed. Adding a note whose id already exists adds its provenance to the
   /// existing note (and changes nothing else).
-  case noteAdded(Note)
+  indirect case noteAdded(Note)
   /// One randomized exposure outcome from the rewrite stage.
   case observation(ValueObservation)
   /// A near-duplicate was merged into another note.

@@ -39,7 +39,7 @@ public struct NoteRecord: Hashable, Sendable {
   /// Every observation counted in `evidence`, including those of notes merged into this one and
   /// those logged against such notes after the merge. Empty for a merged note (moved to the
   /// survivor).
-  public internal(set) var observations: [ValueObservation]
+  public internal(set) var observations: ObservationLog
   /// Notes merged into this one, in merge order.
   public internal(set) var mergedFrom: [NoteId]
   /// The note this one was merged into, if any.
@@ -69,15 +69,22 @@ public struct MemoryAnomaly: Hashable, Sendable {
 /// already took effect (the same note proposed with the same provenance, the same (note,
 /// rewrite) observation, a second retirement) changes nothing but `duplicateEvents`, so a stage
 /// that re-runs after a crash cannot double-count.
+///
+/// Records are kept in an array in the order notes were added, with an index by id, so that
+/// folding an observation updates its note in place.
 public struct MemoryState: Hashable, Sendable {
-  public private(set) var records: [NoteId: NoteRecord] = [:]
+  /// Every note, in the order it was first added.
+  public private(set) var records: [NoteRecord] = []
+  private var positions = PositionIndex()
   /// Events folded so far (the index the next event gets).
   public private(set) var eventCount = 0
   /// Events that repeated something already recorded and were ignored.
   public private(set) var duplicateEvents = 0
   public private(set) var anomalies: [MemoryAnomaly] = []
   /// Hashes of (note id, rewrite id) of every counted observation.
-  private var observationKeys: Set<UInt64> = []
+  private var observationKeys = KeySet()
+  /// `ProvenanceKey` of every (note, provenance) pair in the notes' provenance lists.
+  private var provenanceKeys = KeySet()
 
   public init() {}
 
@@ -88,27 +95,39 @@ public struct MemoryState: Hashable, Sendable {
     case invalid(String)
   }
 
-  /// Follows merges from `id` to the note that now holds its evidence; nil for an unknown id.
-  public func root(of id: NoteId) -> NoteId? {
-    EventRules.root(of: id, in: self)
+  public subscript(id: NoteId) -> NoteRecord? {
+    positions[id].map { records[$0] }
   }
 
-  public subscript(id: NoteId) -> NoteRecord? { records[id] }
+  /// The number of notes (of every status).
+  public var noteCount: Int { records.count }
+
+  func position(of id: NoteId) -> Int? { positions[id] }
+
+  /// Follows merges from `id` to the position of the note that now holds its evidence.
+  private func rootPosition(of id: NoteId) -> Int? {
+    guard var position = positions[id] else { return nil }
+    for _ in 0...records.count {
+      guard let next = records[position].mergedInto else { return position }
+      guard let nextPosition = positions[next] else { return nil }
+      position = nextPosition
+    }
+    return nil
+  }
+
+  /// Follows merges from `id` to the note that now holds its evidence; nil for an unknown id.
+  public func root(of id: NoteId) -> NoteId? {
+    rootPosition(of: id).map { records[$0].id }
+  }
 
   /// Every record, sorted by id (a stable order for output).
   public var sortedRecords: [NoteRecord] {
-    records.values.sorted { $0.id < $1.id }
+    records.sorted { $0.id < $1.id }
   }
 
-  /// The observation's de-duplication key: FNV-1a over the note id and rewrite id.
+  /// The observation's de-duplication key (see `ObservationKey`).
   static func observationKey(_ observation: ValueObservation) -> UInt64 {
-    var hash = StableHash.fnv1a64(
-      bytes: withUnsafeBytes(of: observation.noteId.value.littleEndian) { Array($0) })
-    for byte in observation.rewriteId.utf8 {
-      hash ^= UInt64(byte)
-      hash = hash &* 0x0000_0100_0000_01B3
-    }
-    return hash
+    ObservationKey.of(noteId: observation.noteId.value, rewrite: observation.rewriteId.utf8)
   }
 
   /// What applying `event` to this state would do.
@@ -125,11 +144,34 @@ public struct MemoryState: Hashable, Sendable {
 
   func contains(observationKey key: UInt64) -> Bool { observationKeys.contains(key) }
 
+  func contains(provenanceKey key: UInt64) -> Bool { provenanceKeys.contains(key) }
+
+  /// Adds `provenance` to note `position`'s list unless it is there already.
+  private mutating func addProvenance(_ provenance: NoteProvenance, at position: Int) {
+    guard provenanceKeys.insert(ProvenanceKey.of(records[position].id, provenance)) else { return }
+    records[position].provenance.append(provenance)
+  }
+
   /// Folds one event into the state. Never fails: duplicates and invalid events are counted
   /// (`duplicateEvents`, `anomalies`) and otherwise ignored.
   public mutating func apply(_ event: MemoryEvent) {
     let index = eventCount
     eventCount += 1
+    // Observations are nearly every event: a direct path with one lookup and one set insert.
+    if case .observation(let observation) = event {
+      guard let root = rootPosition(of: observation.noteId) else {
+        anomalies.append(MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(observation.noteId)"))
+        return
+      }
+      guard observationKeys.insert(Self.observationKey(observation)) else {
+        duplicateEvents += 1
+        return
+      }
+      records[root].evidence.record(included: observation.included, verified: observation.verified)
+      records[root].observations.append(observation)
+      records[root].lastEventAt = index
+      return
+    }
     switch outcome(of: event) {
     case .duplicate:
       duplicateEvents += 1
@@ -142,61 +184,73 @@ public struct MemoryState: Hashable, Sendable {
     }
     switch event {
     case .noteAdded(let note):
-      if records[note.id] != nil {
-        records[note.id]?.provenance.append(note.provenance)
-        records[note.id]?.history.append(
-          NoteHistoryEntry(eventIndex: index, kind: .reproposed(note.provenance)))
-        records[note.id]?.lastEventAt = index
-        if let root = root(of: note.id), root != note.id,
-          records[root]?.provenance.contains(note.provenance) == false
-        {
-          records[root]?.provenance.append(note.provenance)
+      if let position = positions[note.id] {
+        addProvenance(note.provenance, at: position)
+        records[position].history.append(NoteHistoryEntry(eventIndex: index, kind: .reproposed(note.provenance)))
+        records[position].lastEventAt = index
+        if let root = rootPosition(of: note.id), root != position {
+          addProvenance(note.provenance, at: root)
         }
       } else {
-        records[note.id] = NoteRecord(
-          note: note, status: .active, provenance: [note.provenance], evidence: ValueEvidence(),
-          observations: [],
-          mergedFrom: [], mergedInto: nil,
-          history: [NoteHistoryEntry(eventIndex: index, kind: .added(note.provenance))], addedAt: index,
-          lastEventAt: index)
+        provenanceKeys.insert(ProvenanceKey.of(note.id, note.provenance))
+        positions[note.id] = records.count
+        records.append(
+          NoteRecord(
+            note: note, status: .active, provenance: [note.provenance], evidence: ValueEvidence(),
+            observations: ObservationLog(),
+            mergedFrom: [], mergedInto: nil,
+            history: [NoteHistoryEntry(eventIndex: index, kind: .added(note.provenance))], addedAt: index,
+            lastEventAt: index))
       }
-    case .observation(let observation):
-      guard let root = root(of: observation.noteId) else { return }
-      observationKeys.insert(Self.observationKey(observation))
-      records[root]?.evidence.record(included: observation.included, verified: observation.verified)
-      records[root]?.observations.append(observation)
-      records[root]?.lastEventAt = index
+    case .observation:
+      break
     case .merged(let merge):
-      guard let into = root(of: merge.into), let from = records[merge.from] else { return }
-      records[merge.from]?.status = .merged
-      records[merge.from]?.mergedInto = into
-      records[merge.from]?.observations = []
-      records[merge.from]?.lastEventAt = index
-      records[merge.from]?.history.append(
-        NoteHistoryEntry(eventIndex: index, kind: .mergedInto(into, similarity: merge.similarity)))
-      // Take the survivor out of the dictionary so its arrays are uniquely owned while growing.
-      guard var survivor = records.removeValue(forKey: into) else { return }
-      survivor.evidence = survivor.evidence + from.evidence
-      survivor.observations.append(contentsOf: from.observations)
-      for provenance in from.provenance where !survivor.provenance.contains(provenance) {
-        survivor.provenance.append(provenance)
-      }
-      survivor.mergedFrom.append(merge.from)
-      survivor.lastEventAt = index
-      survivor.history.append(
+      guard let into = rootPosition(of: merge.into), let from = positions[merge.from] else { return }
+      let intoId = records[into].id
+      let moved = records[from].observations
+      records[from].status = .merged
+      records[from].mergedInto = intoId
+      records[from].observations.removeAll()
+      records[from].lastEventAt = index
+      records[from].history.append(
+        NoteHistoryEntry(eventIndex: index, kind: .mergedInto(intoId, similarity: merge.similarity)))
+      records[into].evidence = records[into].evidence + records[from].evidence
+      records[into].observations.append(contentsOf: moved)
+      for provenance in records[from].provenance { addProvenance(provenance, at: into) }
+      records[into].mergedFrom.append(merge.from)
+      records[into].lastEventAt = index
+      records[into].history.append(
         NoteHistoryEntry(eventIndex: index, kind: .absorbed(from: merge.from, similarity: merge.similarity)))
-      records[into] = survivor
     case .retired(let retirement):
-      records[retirement.noteId]?.status = .retired
-      records[retirement.noteId]?.lastEventAt = index
-      records[retirement.noteId]?.history.append(
-        NoteHistoryEntry(eventIndex: index, kind: .retired(reason: retirement.reason)))
+      guard let position = positions[retirement.noteId] else { return }
+      records[position].status = .retired
+      records[position].lastEventAt = index
+      records[position].history.append(NoteHistoryEntry(eventIndex: index, kind: .retired(reason: retirement.reason)))
     case .restored(let restoration):
-      records[restoration.noteId]?.status = .active
-      records[restoration.noteId]?.lastEventAt = index
-      records[restoration.noteId]?.history.append(
+      guard let position = positions[restoration.noteId] else { return }
+      records[position].status = .active
+      records[position].lastEventAt = index
+      records[position].history.append(
         NoteHistoryEntry(eventIndex: index, kind: .restored(reason: restoration.reason)))
     }
+  }
+
+  /// Folds observation `position` of a decoded log: the same as applying it as an event, without
+  /// building strings.
+  mutating func applyObservation(_ log: ObservationLog, _ position: Int) {
+    let index = eventCount
+    eventCount += 1
+    guard let root = rootPosition(of: log.noteId(position)) else {
+      anomalies.append(MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(log.noteId(position))"))
+      return
+    }
+    guard observationKeys.insert(log.key(position)) else {
+      duplicateEvents += 1
+      return
+    }
+    records[root].evidence.record(included: log.included(position), verified: log.verified(position))
+    records[root].observations.append(log, position)
+    records[root].lastEventAt = index
   }
 
   /// Folds events in order.
@@ -205,8 +259,7 @@ public struct MemoryState: Hashable, Sendable {
   }
 
   /// The state after folding `events` into an empty memory.
-  public static func fold<Events: Sequence>(_ events: Events) -> MemoryState
-  where Events.Element == MemoryEvent {
+  public static func fold<Events: Sequence>(_ events: Events) -> MemoryState where Events.Element == MemoryEvent {
     var state = MemoryState()
     state.apply(events)
     return state
@@ -218,32 +271,46 @@ public struct MemoryState: Hashable, Sendable {
     let wanted = prefix.lowercased()
     guard wanted.utf8.count >= 4, wanted.allSatisfy({ $0.isHexDigit }) else {
       throw HindcastError(
-        .invalidInput, "'\(prefix)' is not a note id",
-        hint: "give at least 4 hex digits of an id from 'memory ls'")
+        .invalidInput, "'\(prefix)' is not a note id", hint: "give at least 4 hex digits of an id from 'memory ls'")
     }
-    let matches = records.keys.filter { $0.description.hasPrefix(wanted) }.sorted()
+    let matches = records.map(\.id).filter { $0.description.hasPrefix(wanted) }.sorted()
     guard let first = matches.first else {
-      throw HindcastError(
-        .invalidInput, "no note id starts with '\(prefix)'", hint: "list ids with 'memory ls'")
+      throw HindcastError(.invalidInput, "no note id starts with '\(prefix)'", hint: "list ids with 'memory ls'")
     }
     guard matches.count == 1 else {
       let listed = matches.prefix(5).map(\.description).joined(separator: ", ")
       throw HindcastError(
-        .invalidInput,
-        "'\(prefix)' matches \(matches.count) notes (\(listed)\(matches.count > 5 ? ", …" : ""))",
+        .invalidInput, "'\(prefix)' matches \(matches.count) notes (\(listed)\(matches.count > 5 ? ", …" : ""))",
         hint: "give more digits")
     }
     return first
   }
 
-  // Restores a state from a snapshot (see MemorySnapshot).
-  init(records: [NoteId: NoteRecord], eventCount: Int, duplicateEvents: Int, anomalies: [MemoryAnomaly]) {
+  /// Equal when they hold the same notes (in any order) and counters; the order of `records`
+  /// is the order notes were added, which a snapshot preserves.
+  public static func == (lhs: MemoryState, rhs: MemoryState) -> Bool {
+    guard lhs.eventCount == rhs.eventCount, lhs.duplicateEvents == rhs.duplicateEvents,
+      lhs.anomalies == rhs.anomalies, lhs.records.count == rhs.records.count,
+      lhs.observationKeys == rhs.observationKeys, lhs.provenanceKeys == rhs.provenanceKeys
+    else { return false }
+    return lhs.records.allSatisfy { rhs[$0.id] == $0 }
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(eventCount)
+    hasher.combine(records.count)
+  }
+
+  // Restores a state from a snapshot (see SnapshotCoding); `records` in the order they were added.
+  init(records: [NoteRecord], eventCount: Int, duplicateEvents: Int, anomalies: [MemoryAnomaly]) {
     self.records = records
     self.eventCount = eventCount
     self.duplicateEvents = duplicateEvents
     self.anomalies = anomalies
-    for record in records.values {
-      for observation in record.observations { observationKeys.insert(Self.observationKey(observation)) }
+    for (position, record) in records.enumerated() {
+      positions[record.id] = position
+      for index in record.observations.indices { observationKeys.insert(record.observations.key(index)) }
+      for provenance in record.provenance { provenanceKeys.insert(ProvenanceKey.of(record.id, provenance)) }
     }
   }
 }

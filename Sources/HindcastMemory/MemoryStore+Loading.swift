@@ -38,7 +38,7 @@ extension MemoryStore {
   /// Reads, checks and folds one snapshot file.
   func readSnapshot(_ entry: MemoryManifest.Snapshot) throws -> MemoryState {
     let location = path(MemoryManifest.snapshotName(entry.number))
-    let compressed = try AtomicFile.read(location)
+    let compressed = try FileIO.readAll(location)
     let bytes = try Zstd.decompress(compressed, what: location)
     guard StableHash.hex(StableHash.fnv1a64(bytes: bytes)) == entry.hash else {
       throw HindcastError(
@@ -75,7 +75,7 @@ extension MemoryStore {
       if isLast { return }
       throw HindcastError(.missingFile, "log segment is missing", location: location)
     }
-    let bytes = try AtomicFile.read(location)
+    let bytes = try FileIO.readAll(location)
     let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }
     if let damage = scan.damage {
       guard isLast, damage.nextGoodFrame == nil else {
@@ -92,66 +92,96 @@ extension MemoryStore {
       openReport.droppedReason = damage.reason
       if mode == .readWrite { try FileIO.truncate(location, to: scan.goodLength) }
     }
-    let (events, jsonBytes) = try decode(bytes, frames: scan.frames, segment: segment, location: location)
-    state.apply(events)
-    segmentRecords[segment.number] = events.count
+    let jsonBytes = try replay(bytes, frames: scan.frames, segment: segment, location: location)
+    segmentRecords[segment.number] = scan.frames.count
     segmentJSONBytes[segment.number] = jsonBytes
   }
 
-  /// Decompresses and parses frames, in chunks on `decodeThreads` threads.
-  private func decode(
+  /// Decompresses, parses and folds frames: chunks are decoded on `decodeThreads - 1`
+  /// background threads while this thread folds the chunks before them, in order. Returns the
+  /// JSON bytes decoded.
+  private func replay(
     _ bytes: [UInt8], frames: [LogFrame.Location], segment: MemoryManifest.Segment, location: String
-  ) throws -> ([MemoryEvent], Int) {
-    let chunkSize = 32768
+  ) throws -> Int {
+    let chunkSize = 8192
     let chunks = (frames.count + chunkSize - 1) / chunkSize
     let dictionary = segment.dictionary == 0 ? nil : dictionaries[segment.dictionary]
-    let decoded = try ParallelWork.map(count: chunks, threads: decodeThreads) {
-      chunk -> ([MemoryEvent], Int) in
-      let decompressor = try RecordDecompressor()
-      if let dictionary { try decompressor.addDictionary(id: UInt16(segment.dictionary), bytes: dictionary) }
-      var json: [UInt8] = []
-      json.reserveCapacity(1024)
-      var events: [MemoryEvent] = []
-      var jsonBytes = 0
-      let range = (chunk * chunkSize)..<min(frames.count, (chunk + 1) * chunkSize)
-      events.reserveCapacity(range.count)
-      try bytes.withUnsafeBytes { raw in
-        for index in range {
-          let frame = frames[index]
-          let recordLocation = location + "#\(index + 1)"
-          guard frame.dictionaryId == 0 || Int(frame.dictionaryId) == segment.dictionary else {
-            throw HindcastError(
-              .corruptFile,
-              "record at byte \(frame.frameOffset) uses dictionary \(frame.dictionaryId), its segment uses "
-                + "\(segment.dictionary)", location: recordLocation)
+    var jsonBytes = 0
+    try ParallelWork.pipeline(
+      count: chunks, threads: decodeThreads,
+      produce: { chunk in
+        try Self.decodeChunk(
+          bytes, frames: frames[(chunk * chunkSize)..<min(frames.count, (chunk + 1) * chunkSize)],
+          segment: segment, dictionary: dictionary, location: location)
+      },
+      consume: { _, decoded in
+        decoded.fold(into: &state)
+        jsonBytes += decoded.jsonBytes
+      })
+    return jsonBytes
+  }
+
+  /// Decompresses and parses a run of frames; errors name the record (`segment#N`) and offset.
+  private static func decodeChunk(
+    _ bytes: [UInt8], frames: ArraySlice<LogFrame.Location>, segment: MemoryManifest.Segment,
+    dictionary: [UInt8]?, location: String
+  ) throws -> DecodedRecords {
+    let decompressor = try RecordDecompressor()
+    if let dictionary { try decompressor.addDictionary(id: UInt16(segment.dictionary), bytes: dictionary) }
+    var json: [UInt8] = []
+    json.reserveCapacity(1024)
+    var decoded = DecodedRecords()
+    try bytes.withUnsafeBytes { raw in
+      for index in frames.indices {
+        let frame = frames[index]
+        func failure(_ code: HindcastError.Code, _ message: String) -> HindcastError {
+          HindcastError(code, "record at byte \(frame.frameOffset): \(message)", location: location + "#\(index + 1)")
+        }
+        guard frame.dictionaryId == 0 || Int(frame.dictionaryId) == segment.dictionary else {
+          throw failure(
+            .corruptFile, "uses dictionary \(frame.dictionaryId), its segment uses \(segment.dictionary)")
+        }
+        let payload = UnsafeRawBufferPointer(
+          rebasing: raw[frame.payloadOffset..<(frame.payloadOffset + frame.payloadLength)])
+        do {
+          try decompressor.decompress(payload, dictionaryId: frame.dictionaryId, into: &json)
+        } catch let error as HindcastError {
+          throw failure(error.code, error.message)
+        }
+        decoded.jsonBytes += json.count
+        do {
+          if let event = try EventCoding.decode(json, observationsInto: &decoded.observations) {
+            decoded.others.append((decoded.count, event))
           }
-          let payload = UnsafeRawBufferPointer(
-            rebasing: raw[frame.payloadOffset..<(frame.payloadOffset + frame.payloadLength)])
-          do {
-            try decompressor.decompress(payload, dictionaryId: frame.dictionaryId, into: &json)
-          } catch let error as HindcastError {
-            throw HindcastError(
-              error.code, "record at byte \(frame.frameOffset): \(error.message)", location: recordLocation)
-          }
-          jsonBytes += json.count
-          do {
-            events.append(try EventCoding.decode(json))
-          } catch let error as JSONScanError {
-            throw HindcastError(
-              .corruptFile, "record at byte \(frame.frameOffset) is not a valid event: \(error)",
-              location: recordLocation)
-          }
+          decoded.count += 1
+        } catch let error as JSONScanError {
+          throw failure(.corruptFile, "not a valid event: \(error)")
         }
       }
-      return (events, jsonBytes)
     }
-    var events: [MemoryEvent] = []
-    events.reserveCapacity(frames.count)
-    var jsonBytes = 0
-    for (chunkEvents, chunkBytes) in decoded {
-      events.append(contentsOf: chunkEvents)
-      jsonBytes += chunkBytes
+    return decoded
+  }
+}
+
+/// Decoded log records in order: observations kept compactly, other events as values, each
+/// with its position among all records.
+struct DecodedRecords {
+  var observations = ObservationLog()
+  var others: [(position: Int, event: MemoryEvent)] = []
+  var count = 0
+  var jsonBytes = 0
+
+  func fold(into state: inout MemoryState) {
+    var nextObservation = 0
+    var nextOther = 0
+    for position in 0..<count {
+      if nextOther < others.count && others[nextOther].position == position {
+        state.apply(others[nextOther].event)
+        nextOther += 1
+      } else {
+        state.applyObservation(observations, nextObservation)
+        nextObservation += 1
+      }
     }
-    return (events, jsonBytes)
   }
 }

@@ -134,7 +134,7 @@ extension MemoryStore {
   func trainingSamples(limit: Int, byteLimit: Int) -> [[UInt8]] {
     var samples: [[UInt8]] = []
     var bytes = 0
-    let records = state.records.values.sorted { ($0.lastEventAt, $0.id) > ($1.lastEventAt, $1.id) }
+    let records = state.records.sorted { ($0.lastEventAt, $0.id) > ($1.lastEventAt, $1.id) }
     for record in records where samples.count < limit / 2 && bytes < byteLimit / 2 {
       let sample = EventCoding.encode(.noteAdded(record.note))
       samples.append(sample)

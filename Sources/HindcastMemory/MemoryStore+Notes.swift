@@ -51,7 +51,7 @@ extension MemoryStore {
 
   private func activeNotesByScope() -> [NoteScope: [NoteId]] {
     var result: [NoteScope: [NoteId]] = [:]
-    for record in state.records.values where record.status == .active {
+    for record in state.records where record.status == .active {
       result[record.note.scope, default: []].append(record.id)
     }
     return result

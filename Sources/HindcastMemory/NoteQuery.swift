@@ -45,7 +45,7 @@ public struct NoteQuery: Sendable {
   /// The matching records, sorted (ties by id).
   public func select(from state: MemoryState) -> [NoteRecord] {
     let needle = text.map { caseSensitive ? $0 : $0.lowercased() }
-    var records = state.records.values.filter { record in
+    var records = state.records.filter { record in
       guard statuses.contains(record.status) else { return false }
       if let family, record.note.scope.family != family { return false }
       if let feature, !record.note.scope.features.contains(feature) { return false }

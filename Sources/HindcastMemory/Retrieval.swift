@@ -50,7 +50,7 @@ extension MemoryState {
     let taskScope = NoteScope(family: family, features: features)
     let taskFeatures = Set(taskScope.features)
     var candidates: [RetrievedNote] = []
-    for record in records.values
+    for record in records
     where record.status == .active && record.note.scope.family == taskScope.family {
       let noteFeatures = record.note.scope.features
       let shared = noteFeatures.reduce(0) { $0 + (taskFeatures.contains($1) ? 1 : 0) }

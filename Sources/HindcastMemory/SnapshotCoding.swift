@@ -7,7 +7,7 @@ import HindcastSupport
 ///     {"format":"hindcast-memory-snapshot","version":1,"number":3,"eventCount":1200,
 ///      "duplicateEvents":0,"notes":40,"observations":1100,"label":"round 2"}
 ///
-/// Then one line per note, sorted by id (`"kind":"note"`: the note's fields as in a `noteAdded`
+/// Then one line per note, in the order the notes were added (`"kind":"note"`: the note's fields as in a `noteAdded`
 /// event plus `status`, `mergedInto`, `mergedFrom`, `addedAt`, `lastEventAt`, `evidence`,
 /// `provenanceList` and `history`), then one line per observation in fold order grouped by the
 /// note that holds it (`"kind":"observation","holder":ID` plus the fields of an observation
@@ -28,7 +28,7 @@ enum SnapshotCoding {
   static func encode(_ state: MemoryState, number: Int, label: String?) -> [UInt8] {
     var output: [UInt8] = []
     var writer = JSONWriter(capacity: 4096)
-    let records = state.sortedRecords
+    let records = state.records
     writer.beginObject()
     writer.field("format", formatName)
     writer.field("version", version)

@@ -2,9 +2,18 @@ import HindcastSupport
 
 extension SnapshotCoding {
   private enum Line {
-    case note(NoteRecord)
+    indirect case note(NoteRecord)
     case observation(holder: NoteId, ValueObservation)
     case anomaly(MemoryAnomaly)
+  }
+
+  /// The lines of one chunk: notes and anomalies as values, observations compactly with the
+  /// note that holds each.
+  private struct Chunk {
+    var notes: [NoteRecord] = []
+    var anomalies: [MemoryAnomaly] = []
+    var observations = ObservationLog()
+    var holders: [NoteId] = []
   }
 
   /// Rebuilds the state saved by `encode`. `location` names the file in errors (with the line).
@@ -23,32 +32,39 @@ extension SnapshotCoding {
     let body = Array(lines.dropFirst())
     let chunkSize = 16384
     let chunks = (body.count + chunkSize - 1) / chunkSize
-    let parsed = try ParallelWork.map(count: chunks, threads: threads) { chunk -> [Line] in
-      let range = (chunk * chunkSize)..<min(body.count, (chunk + 1) * chunkSize)
-      return try range.map { index in
-        try parse(bytes, body[index], line: index + 2, location: location) { try readLine(&$0) }
-      }
-    }
-    var records: [NoteId: NoteRecord] = [:]
+    var records: [NoteRecord] = []
+    var positions: [NoteId: Int] = [:]
     var anomalies: [MemoryAnomaly] = []
     var observationCount = 0
-    for chunk in parsed {
-      for line in chunk {
-        switch line {
-        case .note(let record):
-          records[record.id] = record
-        case .observation(let holder, let observation):
-          guard records[holder] != nil else {
+    try ParallelWork.pipeline(
+      count: chunks, threads: threads,
+      produce: { chunk -> Chunk in
+        var parsed = Chunk()
+        for index in (chunk * chunkSize)..<min(body.count, (chunk + 1) * chunkSize) {
+          try parse(bytes, body[index], line: index + 2, location: location) { scanner in
+            try readLine(&scanner, into: &parsed)
+          }
+        }
+        return parsed
+      },
+      consume: { _, parsed in
+        for record in parsed.notes {
+          guard positions[record.id] == nil else {
+            throw HindcastError(.corruptFile, "snapshot lists note \(record.id) twice", location: location)
+          }
+          positions[record.id] = records.count
+          records.append(record)
+        }
+        for (index, holder) in parsed.holders.enumerated() {
+          guard let position = positions[holder] else {
             throw HindcastError(
               .corruptFile, "snapshot observation held by unknown note \(holder)", location: location)
           }
-          records[holder]?.observations.append(observation)
-          observationCount += 1
-        case .anomaly(let anomaly):
-          anomalies.append(anomaly)
+          records[position].observations.append(parsed.observations, index)
         }
-      }
-    }
+        observationCount += parsed.holders.count
+        anomalies.append(contentsOf: parsed.anomalies)
+      })
     guard records.count == header.notes, observationCount == header.observations else {
       throw HindcastError(
         .corruptFile,
@@ -59,6 +75,64 @@ extension SnapshotCoding {
       records: records, eventCount: header.eventCount, duplicateEvents: header.duplicateEvents,
       anomalies: anomalies)
     return (header, state)
+  }
+
+  /// Reads one body line into `chunk`: observation lines in their usual form take a fast path
+  /// that builds no strings.
+  private static func readLine(_ scanner: inout JSONScanner, into chunk: inout Chunk) throws {
+    let start = scanner.position
+    if try readPlainObservation(&scanner, into: &chunk) { return }
+    scanner.rewind(to: start)
+    switch try readLine(&scanner) {
+    case .note(let record): chunk.notes.append(record)
+    case .anomaly(let anomaly): chunk.anomalies.append(anomaly)
+    case .observation(let holder, let observation):
+      chunk.observations.append(observation)
+      chunk.holders.append(holder)
+    }
+  }
+
+  /// `{"kind":"observation","holder":…,"note":…,"included":…,"verified":…,"task":…,"round":…,
+  /// "rewrite":…}` with ids without escapes; false (chunk unchanged) for anything else.
+  private static func readPlainObservation(_ scanner: inout JSONScanner, into chunk: inout Chunk) throws -> Bool {
+    var cursor = try scanner.beginObject()
+    guard let first = try scanner.nextRawKey(&cursor), first.matches("kind"),
+      let kind = try scanner.readPlainStringRange(), scanner.bytes(kind, equal: "observation")
+    else { return false }
+    var holder: UInt64?
+    var note: UInt64?
+    var included: Bool?
+    var verified: Bool?
+    var round: Int?
+    var task: Range<Int>?
+    var rewrite: Range<Int>?
+    while let key = try scanner.nextRawKey(&cursor) {
+      if key.matches("holder") {
+        holder = try scanner.readHex64()
+      } else if key.matches("note") {
+        note = try scanner.readHex64()
+      } else if key.matches("included") {
+        included = try scanner.readBool()
+      } else if key.matches("verified") {
+        verified = try scanner.readBool()
+      } else if key.matches("task") {
+        guard let range = try scanner.readPlainStringRange() else { return false }
+        task = range
+      } else if key.matches("round") {
+        round = try scanner.readInt()
+      } else if key.matches("rewrite") {
+        guard let range = try scanner.readPlainStringRange() else { return false }
+        rewrite = range
+      } else {
+        return false
+      }
+    }
+    guard let holder, let note, let included, let verified, let round, let task, let rewrite else { return false }
+    scanner.appendObservation(
+      to: &chunk.observations, noteId: note, included: included, verified: verified, round: round, task: task,
+      rewrite: rewrite)
+    chunk.holders.append(NoteId(value: holder))
+    return true
   }
 
   private static func parse<Result>(
@@ -113,32 +187,38 @@ extension SnapshotCoding {
     var message: String?
     var lineKind: String?
     var cursor = try scanner.beginObject()
-    while let key = try scanner.nextKey(&cursor) {
-      switch key {
-      case "kind": lineKind = try scanner.readString()
-      case "holder": holder = try EventCoding.readNoteId(&scanner)
-      case "status":
+    while let key = try scanner.nextRawKey(&cursor) {
+      if key.matches("kind") {
+        lineKind = try scanner.readString()
+      } else if key.matches("holder") {
+        holder = try EventCoding.readNoteId(&scanner)
+      } else if key.matches("status") {
         let raw = try scanner.readString()
         guard let value = NoteStatus(rawValue: raw) else { throw scanner.failure("unknown status '\(raw)'") }
         status = value
-      case "mergedInto": mergedInto = try scanner.readNull() ? nil : try EventCoding.readNoteId(&scanner)
-      case "mergedFrom":
+      } else if key.matches("mergedInto") {
+        mergedInto = try scanner.readNull() ? nil : try EventCoding.readNoteId(&scanner)
+      } else if key.matches("mergedFrom") {
         var array = try scanner.beginArray()
         while try scanner.nextElement(&array) { mergedFrom.append(try EventCoding.readNoteId(&scanner)) }
-      case "addedAt": addedAt = try scanner.readInt()
-      case "lastEventAt": lastEventAt = try scanner.readInt()
-      case "evidence": evidence = try readEvidence(&scanner)
-      case "provenanceList":
+      } else if key.matches("addedAt") {
+        addedAt = try scanner.readInt()
+      } else if key.matches("lastEventAt") {
+        lastEventAt = try scanner.readInt()
+      } else if key.matches("evidence") {
+        evidence = try readEvidence(&scanner)
+      } else if key.matches("provenanceList") {
         var array = try scanner.beginArray()
-        while try scanner.nextElement(&array) {
-          provenanceList.append(try EventCoding.readProvenance(&scanner))
-        }
-      case "history":
+        while try scanner.nextElement(&array) { provenanceList.append(try EventCoding.readProvenance(&scanner)) }
+      } else if key.matches("history") {
         var array = try scanner.beginArray()
         while try scanner.nextElement(&array) { history.append(try readHistory(&scanner)) }
-      case "eventIndex": eventIndex = try scanner.readInt()
-      case "message": message = try scanner.readString()
-      default: try fields.read(key, from: &scanner)
+      } else if key.matches("eventIndex") {
+        eventIndex = try scanner.readInt()
+      } else if key.matches("message") {
+        message = try scanner.readString()
+      } else {
+        try fields.read(key, from: &scanner)
       }
     }
     switch lineKind {
@@ -159,7 +239,7 @@ extension SnapshotCoding {
       }
       return .note(
         NoteRecord(
-          note: note, status: status, provenance: provenanceList, evidence: evidence, observations: [],
+          note: note, status: status, provenance: provenanceList, evidence: evidence, observations: ObservationLog(),
           mergedFrom: mergedFrom, mergedInto: mergedInto, history: history, addedAt: addedAt,
           lastEventAt: lastEventAt))
     case "anomaly":

@@ -27,6 +27,9 @@ struct MemoryBenchCommand: ParsableCommand {
   @Flag(name: .long, help: "Do not fsync after each append (process-crash durability only).")
   var noFsync = false
 
+  @Flag(name: .long, help: "Stop after measuring appends and opening (keeps DIR/log uncompacted).")
+  var stopAfterOpen = false
+
   @Option(name: .long, help: "Seed of the synthetic events.")
   var seed: UInt64 = 1
 
@@ -37,10 +40,11 @@ struct MemoryBenchCommand: ParsableCommand {
   }
 
   func run() throws {
-    let configuration = MemoryBenchmark.Configuration(
+    var configuration = MemoryBenchmark.Configuration(
       events: events, batchSize: batch, threads: threads,
       durability: noFsync ? .processCrashOnly : .fsyncEachAppend,
       singleAppends: singleAppends, compressionEvents: min(events, 20000), seed: seed)
+    configuration.stopAfterOpen = stopAfterOpen
     let results = try MemoryBenchmark.run(in: dir, configuration: configuration) { line in
       StandardError.write("bench: \(line)\n")
     }
