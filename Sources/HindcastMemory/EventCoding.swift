@@ -128,7 +128,8 @@ enum EventCoding {
     try scanner.expectEnd()
     guard let note, let included, let verified, let round, let task, let rewrite else { return false }
     scanner.appendObservation(
-      to: &log, noteId: note, included: included, verified: verified, round: round, task: task, rewrite: rewrite)
+      to: &log, noteId: note, included: included, verified: verified, round: round, task: task,
+      rewrite: rewrite)
     return true
   }
 

@@ -36,13 +36,14 @@ final class SegmentWriter {
   /// Writes all of `bytes` at the end of the file (one `write` call unless the kernel splits
   /// it), then `fsync`s if asked. On failure the file is cut back to its previous length so the
   /// log never keeps half a batch; if even that fails, the error says so.
-  func append(_ bytes: [UInt8], sync: Bool) throws {
+  func append(_ bytes: [UInt8], sync: Bool, maximumWriteSize: Int? = nil) throws {
     let previous = size
     do {
       try bytes.withUnsafeBytes { raw in
         var offset = 0
         while offset < raw.count {
-          let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+          let piece = min(raw.count - offset, max(1, maximumWriteSize ?? raw.count))
+          let written = Glibc.write(descriptor, raw.baseAddress! + offset, piece)
           if written < 0 {
             if errno == EINTR { continue }
             throw HindcastError(.ioFailure, "write failed: \(FileIO.errnoText())", location: path)

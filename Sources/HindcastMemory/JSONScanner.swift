@@ -48,7 +48,8 @@ struct JSONScanner {
 
   /// Runs `body` with a scanner over a buffer the caller keeps alive; call `expectEnd` to
   /// check that nothing follows the value.
-  static func scan<Result>(buffer: UnsafeBufferPointer<UInt8>, _ body: (inout JSONScanner) throws -> Result) rethrows
+  static func scan<Result>(buffer: UnsafeBufferPointer<UInt8>, _ body: (inout JSONScanner) throws -> Result)
+    rethrows
     -> Result
   {
     var scanner = JSONScanner(buffer)
@@ -88,11 +89,13 @@ struct JSONScanner {
 
   /// Appends an observation whose ids are ranges of this scanner's input.
   func appendObservation(
-    to log: inout ObservationLog, noteId: UInt64, included: Bool, verified: Bool, round: Int, task: Range<Int>,
+    to log: inout ObservationLog, noteId: UInt64, included: Bool, verified: Bool, round: Int,
+    task: Range<Int>,
     rewrite: Range<Int>
   ) {
     log.append(
-      noteId: noteId, included: included, verified: verified, round: round, task: task, rewrite: rewrite, in: buffer)
+      noteId: noteId, included: included, verified: verified, round: round, task: task, rewrite: rewrite,
+      in: buffer)
   }
 
   func failure(_ reason: String) -> JSONScanError {
@@ -188,7 +191,9 @@ struct JSONScanner {
     guard byte == UInt8(ascii: "\"") else { throw failure("expected a key") }
     let start = position + 1
     var end = start
-    while end < buffer.count && buffer[end] != UInt8(ascii: "\"") && buffer[end] != UInt8(ascii: "\\") { end += 1 }
+    while end < buffer.count && buffer[end] != UInt8(ascii: "\"") && buffer[end] != UInt8(ascii: "\\") {
+      end += 1
+    }
     let key: RawKey
     if end < buffer.count && buffer[end] == UInt8(ascii: "\"") {
       key = .slice(UnsafeBufferPointer(rebasing: buffer[start..<end]))

@@ -73,6 +73,12 @@ struct JSONWriter {
     appendQuoted(value)
   }
 
+  /// Writes UTF-8 bytes as a JSON string (escaped like `string`).
+  mutating func string(utf8 bytes: ArraySlice<UInt8>) {
+    beforeValue()
+    bytes.withUnsafeBufferPointer { appendQuoted($0) }
+  }
+
   mutating func int(_ value: Int) {
     beforeValue()
     bytes.append(contentsOf: String(value).utf8)
@@ -132,34 +138,36 @@ struct JSONWriter {
   private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
   private mutating func appendQuoted(_ text: String) {
-    bytes.append(UInt8(ascii: "\""))
     var text = text
-    text.withUTF8 { utf8 in
-      var runStart = 0
-      for index in 0..<utf8.count {
-        let byte = utf8[index]
-        guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-        if runStart < index {
-          bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-        }
-        runStart = index + 1
-        bytes.append(UInt8(ascii: "\\"))
-        switch byte {
-        case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
-        case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
-        case 0x0A: bytes.append(UInt8(ascii: "n"))
-        case 0x0D: bytes.append(UInt8(ascii: "r"))
-        case 0x09: bytes.append(UInt8(ascii: "t"))
-        case 0x08: bytes.append(UInt8(ascii: "b"))
-        case 0x0C: bytes.append(UInt8(ascii: "f"))
-        default:
-          bytes.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30])
-          bytes.append(JSONWriter.hexDigits[Int(byte >> 4)])
-          bytes.append(JSONWriter.hexDigits[Int(byte & 0x0F)])
-        }
+    text.withUTF8 { appendQuoted($0) }
+  }
+
+  private mutating func appendQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+    bytes.append(UInt8(ascii: "\""))
+    var runStart = 0
+    for index in 0..<utf8.count {
+      let byte = utf8[index]
+      guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+      if runStart < index {
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
       }
-      if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+      runStart = index + 1
+      bytes.append(UInt8(ascii: "\\"))
+      switch byte {
+      case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\""))
+      case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\"))
+      case 0x0A: bytes.append(UInt8(ascii: "n"))
+      case 0x0D: bytes.append(UInt8(ascii: "r"))
+      case 0x09: bytes.append(UInt8(ascii: "t"))
+      case 0x08: bytes.append(UInt8(ascii: "b"))
+      case 0x0C: bytes.append(UInt8(ascii: "f"))
+      default:
+        bytes.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30])
+        bytes.append(JSONWriter.hexDigits[Int(byte >> 4)])
+        bytes.append(JSONWriter.hexDigits[Int(byte & 0x0F)])
+      }
     }
+    if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     bytes.append(UInt8(ascii: "\""))
   }
 }

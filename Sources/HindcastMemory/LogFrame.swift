@@ -4,23 +4,27 @@
 ///     0       4     magic 0x314D4348 (the bytes "HCM1")
 ///     4       4     payload length in bytes
 ///     8       4     CRC-32C of bytes 12..<16+length (flags and payload)
-///     12      4     flags: bits 0-15 the dictionary id (0 = none), bits 16-31 zero
+///     12      4     flags: bits 0-15 the dictionary id (0 = none); bit 16 set on the last
+///                   record of an append ("commit"); bits 17-31 zero
 ///     16      n     payload: one zstd frame holding one JSON event (see `EventCoding`)
 ///
-/// A segment is a plain concatenation of frames. A frame is committed once all its bytes are in
-/// the file; a torn frame at the end of the last segment is what a crash mid-append leaves.
+/// A segment is a plain concatenation of frames. An append is committed once all its frames
+/// are in the file, the last one carrying the commit bit; what a crash mid-append leaves at the
+/// end of the last segment (a torn frame, or complete frames without a commit after them) is
+/// cut off when the store is opened, so an append is all or nothing.
 enum LogFrame {
   static let magic: UInt32 = 0x314D_4348
   static let headerSize = 16
+  static let commitFlag: UInt32 = 1 << 16
 
   /// Appends one frame holding `json` compressed by `compressor` to `buffer`.
   static func append(
-    json: [UInt8], dictionaryId: UInt16, compressor: RecordCompressor, to buffer: inout [UInt8]
+    json: [UInt8], dictionaryId: UInt16, commits: Bool, compressor: RecordCompressor, to buffer: inout [UInt8]
   ) throws {
     let start = buffer.count
     buffer.append(contentsOf: repeatElement(0, count: headerSize))
     let length = try compressor.compress(json, appendingTo: &buffer)
-    let flags = UInt32(dictionaryId)
+    let flags = UInt32(dictionaryId) | (commits ? commitFlag : 0)
     buffer.withUnsafeMutableBytes { raw in
       raw.storeBytes(of: magic.littleEndian, toByteOffset: start, as: UInt32.self)
       raw.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start + 4, as: UInt32.self)
@@ -36,6 +40,8 @@ enum LogFrame {
     let payloadOffset: Int
     let payloadLength: Int
     let dictionaryId: UInt16
+    /// True on the last record of an append.
+    let commits: Bool
   }
 
   /// The first bad frame of a segment.
@@ -56,6 +62,13 @@ enum LogFrame {
     /// Bytes up to the end of the last good frame before any damage.
     var goodLength = 0
     var damage: Damage?
+    /// Good frames up to and including the last one with the commit bit.
+    var committedFrames = 0
+    /// Bytes up to the end of that frame.
+    var committedLength = 0
+
+    /// Complete frames after the last commit (an append that did not finish).
+    var uncommittedFrames: Int { frames.count - committedFrames }
   }
 
   /// Checks the frames of a segment in order, stopping at the first bad one.
@@ -68,6 +81,10 @@ enum LogFrame {
         result.frames.append(location)
         offset = location.payloadOffset + location.payloadLength
         result.goodLength = offset
+        if location.commits {
+          result.committedFrames = result.frames.count
+          result.committedLength = offset
+        }
       case .bad(let reason):
         let next = nextGoodFrame(bytes, after: offset)
         var starts = 0
@@ -104,11 +121,11 @@ enum LogFrame {
     let checked = UnsafeRawBufferPointer(rebasing: bytes[(offset + 12)..<(offset + headerSize + length)])
     guard CRC32C.update(0, checked) == stored else { return .bad("checksum mismatch") }
     let flags = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-    guard flags >> 16 == 0 else { return .bad("unknown frame flags \(flags)") }
+    guard flags >> 17 == 0 else { return .bad("unknown frame flags \(flags)") }
     return .good(
       Location(
         frameOffset: offset, payloadOffset: offset + headerSize, payloadLength: length,
-        dictionaryId: UInt16(flags & 0xFFFF)))
+        dictionaryId: UInt16(flags & 0xFFFF), commits: flags & commitFlag != 0))
   }
 
   /// The offset of the first good frame that starts after `offset`, if any.

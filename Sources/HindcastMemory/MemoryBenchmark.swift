@@ -188,7 +188,8 @@ public enum MemoryBenchmark {
         for record in records {
           var buffer: [UInt8] = []
           try LogFrame.append(
-            json: record, dictionaryId: useDictionary ? 1 : 0, compressor: compressor, to: &buffer)
+            json: record, dictionaryId: useDictionary ? 1 : 0, commits: true, compressor: compressor,
+            to: &buffer)
           json += record.count
           framed += buffer.count
         }

@@ -81,6 +81,9 @@ public struct MemoryOpenOptions: Sendable {
   public var durability: MemoryDurability
   /// Threads used to decode records while opening (≥ 1).
   public var decodeThreads: Int
+  /// A crash-test aid: when set, each batch is written in pieces of at most this many bytes,
+  /// which widens the moment in which a kill tears a record. Leave nil otherwise.
+  public var maximumWriteSize: Int?
 
   public init(
     mode: Mode = .readWrite, createIfMissing: Bool = true, settings: MemorySettings = MemorySettings(),

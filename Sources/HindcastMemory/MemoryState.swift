@@ -160,7 +160,8 @@ public struct MemoryState: Hashable, Sendable {
     // Observations are nearly every event: a direct path with one lookup and one set insert.
     if case .observation(let observation) = event {
       guard let root = rootPosition(of: observation.noteId) else {
-        anomalies.append(MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(observation.noteId)"))
+        anomalies.append(
+          MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(observation.noteId)"))
         return
       }
       guard observationKeys.insert(Self.observationKey(observation)) else {
@@ -186,7 +187,8 @@ public struct MemoryState: Hashable, Sendable {
     case .noteAdded(let note):
       if let position = positions[note.id] {
         addProvenance(note.provenance, at: position)
-        records[position].history.append(NoteHistoryEntry(eventIndex: index, kind: .reproposed(note.provenance)))
+        records[position].history.append(
+          NoteHistoryEntry(eventIndex: index, kind: .reproposed(note.provenance)))
         records[position].lastEventAt = index
         if let root = rootPosition(of: note.id), root != position {
           addProvenance(note.provenance, at: root)
@@ -225,7 +227,8 @@ public struct MemoryState: Hashable, Sendable {
       guard let position = positions[retirement.noteId] else { return }
       records[position].status = .retired
       records[position].lastEventAt = index
-      records[position].history.append(NoteHistoryEntry(eventIndex: index, kind: .retired(reason: retirement.reason)))
+      records[position].history.append(
+        NoteHistoryEntry(eventIndex: index, kind: .retired(reason: retirement.reason)))
     case .restored(let restoration):
       guard let position = positions[restoration.noteId] else { return }
       records[position].status = .active
@@ -241,7 +244,8 @@ public struct MemoryState: Hashable, Sendable {
     let index = eventCount
     eventCount += 1
     guard let root = rootPosition(of: log.noteId(position)) else {
-      anomalies.append(MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(log.noteId(position))"))
+      anomalies.append(
+        MemoryAnomaly(eventIndex: index, message: "observation of unknown note \(log.noteId(position))"))
       return
     }
     guard observationKeys.insert(log.key(position)) else {
@@ -259,7 +263,8 @@ public struct MemoryState: Hashable, Sendable {
   }
 
   /// The state after folding `events` into an empty memory.
-  public static func fold<Events: Sequence>(_ events: Events) -> MemoryState where Events.Element == MemoryEvent {
+  public static func fold<Events: Sequence>(_ events: Events) -> MemoryState
+  where Events.Element == MemoryEvent {
     var state = MemoryState()
     state.apply(events)
     return state
@@ -271,16 +276,19 @@ public struct MemoryState: Hashable, Sendable {
     let wanted = prefix.lowercased()
     guard wanted.utf8.count >= 4, wanted.allSatisfy({ $0.isHexDigit }) else {
       throw HindcastError(
-        .invalidInput, "'\(prefix)' is not a note id", hint: "give at least 4 hex digits of an id from 'memory ls'")
+        .invalidInput, "'\(prefix)' is not a note id",
+        hint: "give at least 4 hex digits of an id from 'memory ls'")
     }
     let matches = records.map(\.id).filter { $0.description.hasPrefix(wanted) }.sorted()
     guard let first = matches.first else {
-      throw HindcastError(.invalidInput, "no note id starts with '\(prefix)'", hint: "list ids with 'memory ls'")
+      throw HindcastError(
+        .invalidInput, "no note id starts with '\(prefix)'", hint: "list ids with 'memory ls'")
     }
     guard matches.count == 1 else {
       let listed = matches.prefix(5).map(\.description).joined(separator: ", ")
       throw HindcastError(
-        .invalidInput, "'\(prefix)' matches \(matches.count) notes (\(listed)\(matches.count > 5 ? ", …" : ""))",
+        .invalidInput,
+        "'\(prefix)' matches \(matches.count) notes (\(listed)\(matches.count > 5 ? ", …" : ""))",
         hint: "give more digits")
     }
     return first

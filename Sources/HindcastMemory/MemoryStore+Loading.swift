@@ -77,23 +77,32 @@ extension MemoryStore {
     }
     let bytes = try FileIO.readAll(location)
     let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }
-    if let damage = scan.damage {
-      guard isLast, damage.nextGoodFrame == nil else {
-        let after = damage.nextGoodFrame.map { "; a good record follows at byte \($0)" } ?? ""
-        throw HindcastError(
-          .corruptFile,
-          "corrupt record at byte \(damage.offset) (record \(scan.frames.count + 1)): \(damage.reason)\(after)",
-          location: location,
-          hint: "the log is damaged in the middle, not torn by a crash; restore this segment from a backup")
-      }
-      openReport.droppedBytes = bytes.count - damage.offset
-      openReport.droppedFrames = damage.framesInTail
-      openReport.droppedFrom = name
-      openReport.droppedReason = damage.reason
-      if mode == .readWrite { try FileIO.truncate(location, to: scan.goodLength) }
+    if let damage = scan.damage, !isLast || damage.nextGoodFrame != nil {
+      let after = damage.nextGoodFrame.map { "; a good record follows at byte \($0)" } ?? ""
+      throw HindcastError(
+        .corruptFile,
+        "corrupt record at byte \(damage.offset) (record \(scan.frames.count + 1)): \(damage.reason)\(after)",
+        location: location,
+        hint: "the log is damaged in the middle, not torn by a crash; restore this segment from a backup")
     }
-    let jsonBytes = try replay(bytes, frames: scan.frames, segment: segment, location: location)
-    segmentRecords[segment.number] = scan.frames.count
+    if !isLast && scan.uncommittedFrames > 0 {
+      throw HindcastError(
+        .corruptFile,
+        "the segment ends inside an append (\(scan.uncommittedFrames) records without a commit)",
+        location: location, hint: "a closed segment is always complete; restore it from a backup")
+    }
+    // The tail of the newest segment after its last commit is an append a crash interrupted.
+    if scan.committedLength < bytes.count {
+      openReport.droppedBytes = bytes.count - scan.committedLength
+      openReport.droppedFrames = scan.uncommittedFrames + (scan.damage?.framesInTail ?? 0)
+      openReport.droppedFrom = name
+      openReport.droppedReason =
+        scan.damage.map { "\($0.reason) at byte \($0.offset)" } ?? "an append that did not finish"
+      if mode == .readWrite { try FileIO.truncate(location, to: scan.committedLength) }
+    }
+    let committed = Array(scan.frames.prefix(scan.committedFrames))
+    let jsonBytes = try replay(bytes, frames: committed, segment: segment, location: location)
+    segmentRecords[segment.number] = committed.count
     segmentJSONBytes[segment.number] = jsonBytes
   }
 
@@ -135,7 +144,8 @@ extension MemoryStore {
       for index in frames.indices {
         let frame = frames[index]
         func failure(_ code: HindcastError.Code, _ message: String) -> HindcastError {
-          HindcastError(code, "record at byte \(frame.frameOffset): \(message)", location: location + "#\(index + 1)")
+          HindcastError(
+            code, "record at byte \(frame.frameOffset): \(message)", location: location + "#\(index + 1)")
         }
         guard frame.dictionaryId == 0 || Int(frame.dictionaryId) == segment.dictionary else {
           throw failure(

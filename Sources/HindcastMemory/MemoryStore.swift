@@ -10,9 +10,9 @@ import HindcastSupport
 /// may open it read-only. Not thread-safe: one owner calls it at a time.
 ///
 /// Durability: with `MemoryDurability.fsyncEachAppend` (the default), once `append` (or
-/// `add`, `record`, `retire`, `restore`) returns, its events are on disk and survive any crash;
-/// events of an `append` that did not return may be partly present after a crash, and opening
-/// keeps exactly the complete records among them (each record is committed on its own).
+/// `add`, `record`, `retire`, `restore`) returns, its events are on disk and survive any crash.
+/// An append is atomic: after a crash during an `append` that did not return, opening finds
+/// either all of its events (if the kernel got every byte) or none of them.
 public final class MemoryStore {
   /// The store directory (for a run: `RUN/memory`).
   public let directory: String
@@ -25,6 +25,7 @@ public final class MemoryStore {
   var manifest: MemoryManifest
   let durability: MemoryDurability
   let decodeThreads: Int
+  let maximumWriteSize: Int?
   var lock: StoreLock?
   var writer: SegmentWriter?
   var compressor: RecordCompressor?
@@ -61,6 +62,7 @@ public final class MemoryStore {
     self.mode = options.mode
     self.durability = options.durability
     self.decodeThreads = max(1, options.decodeThreads)
+    self.maximumWriteSize = options.maximumWriteSize
     self.state = MemoryState()
     let manifestPath = self.directory + "/" + MemoryManifest.fileName
     var created = false
@@ -171,14 +173,17 @@ public final class MemoryStore {
     batch.reserveCapacity(accepted.count * 128)
     var json = JSONWriter(capacity: 512)
     var jsonBytes = 0
-    for event in accepted {
+    for (index, event) in accepted.enumerated() {
       json.reset()
       EventCoding.encode(event, into: &json)
       jsonBytes += json.bytes.count
-      try LogFrame.append(json: json.bytes, dictionaryId: dictionaryId, compressor: compressor, to: &batch)
+      try LogFrame.append(
+        json: json.bytes, dictionaryId: dictionaryId, commits: index == accepted.count - 1,
+        compressor: compressor,
+        to: &batch)
     }
     do {
-      try writer.append(batch, sync: durability == .fsyncEachAppend)
+      try writer.append(batch, sync: durability == .fsyncEachAppend, maximumWriteSize: maximumWriteSize)
     } catch {
       if let failure = writer.unrepairedFailure { brokenReason = failure }
       throw error

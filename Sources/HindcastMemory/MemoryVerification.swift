@@ -75,6 +75,12 @@ extension MemoryStore {
               .error, name + "#\(scan.frames.count + 1)",
               "corrupt record at byte \(damage.offset): \(damage.reason)")
           }
+        } else if scan.uncommittedFrames > 0 {
+          let severity: MemoryVerification.Severity = segment.number == lastSegment.number ? .warning : .error
+          report.add(
+            severity, name,
+            "\(scan.uncommittedFrames) records of an unfinished append at the end; the next read-write open cuts them off"
+          )
         }
         let decompressor = try RecordDecompressor()
         if segment.dictionary != 0, let dictionary = dictionaries[segment.dictionary] {

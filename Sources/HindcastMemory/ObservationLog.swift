@@ -19,7 +19,8 @@ public struct ObservationLog: RandomAccessCollection, Hashable, Sendable {
 
   public init() {}
 
-  public init<Observations: Sequence>(_ observations: Observations) where Observations.Element == ValueObservation {
+  public init<Observations: Sequence>(_ observations: Observations)
+  where Observations.Element == ValueObservation {
     for observation in observations { append(observation) }
   }
 
@@ -44,6 +45,19 @@ public struct ObservationLog: RandomAccessCollection, Hashable, Sendable {
     return body(arena[entry.rewriteStart..<(entry.rewriteStart + Int(entry.rewriteLength))])
   }
 
+  /// The task id's UTF-8 bytes of element `position`.
+  func taskBytes(_ position: Int) -> ArraySlice<UInt8> {
+    let entry = entries[position]
+    return arena[entry.taskStart..<(entry.taskStart + Int(entry.taskLength))]
+  }
+
+  func rewriteBytes(_ position: Int) -> ArraySlice<UInt8> {
+    let entry = entries[position]
+    return arena[entry.rewriteStart..<(entry.rewriteStart + Int(entry.rewriteLength))]
+  }
+
+  func round(_ position: Int) -> Int { entries[position].round }
+
   /// The (note, rewrite) de-duplication key of element `position` (see `MemoryState`).
   func key(_ position: Int) -> UInt64 {
     withRewriteBytes(position) { ObservationKey.of(noteId: entries[position].noteId, rewrite: $0) }
@@ -60,7 +74,8 @@ public struct ObservationLog: RandomAccessCollection, Hashable, Sendable {
     arena.append(contentsOf: observation.rewriteId.utf8)
     entries.append(
       Entry(
-        noteId: observation.noteId.value, round: observation.round, taskStart: taskStart, rewriteStart: rewriteStart,
+        noteId: observation.noteId.value, round: observation.round, taskStart: taskStart,
+        rewriteStart: rewriteStart,
         taskLength: UInt32(rewriteStart - taskStart), rewriteLength: UInt32(arena.count - rewriteStart),
         included: observation.included, verified: observation.verified))
   }
@@ -71,7 +86,8 @@ public struct ObservationLog: RandomAccessCollection, Hashable, Sendable {
     let taskStart = arena.count
     arena.append(contentsOf: other.arena[entry.taskStart..<(entry.taskStart + Int(entry.taskLength))])
     let rewriteStart = arena.count
-    arena.append(contentsOf: other.arena[entry.rewriteStart..<(entry.rewriteStart + Int(entry.rewriteLength))])
+    arena.append(
+      contentsOf: other.arena[entry.rewriteStart..<(entry.rewriteStart + Int(entry.rewriteLength))])
     entry.taskStart = taskStart
     entry.rewriteStart = rewriteStart
     entries.append(entry)
@@ -102,7 +118,8 @@ public struct ObservationLog: RandomAccessCollection, Hashable, Sendable {
     entries.append(
       Entry(
         noteId: noteId, round: round, taskStart: taskStart, rewriteStart: rewriteStart,
-        taskLength: UInt32(truncatingIfNeeded: task.count), rewriteLength: UInt32(truncatingIfNeeded: rewrite.count),
+        taskLength: UInt32(truncatingIfNeeded: task.count),
+        rewriteLength: UInt32(truncatingIfNeeded: rewrite.count),
         included: included, verified: verified))
   }
 

@@ -48,17 +48,21 @@ enum SnapshotCoding {
       output.append(0x0A)
     }
     for record in records {
-      for observation in record.observations {
+      let observations = record.observations
+      let holder = record.id.description
+      for index in observations.indices {
         writer.reset()
         writer.beginObject()
         writer.field("kind", "observation")
-        writer.field("holder", record.id.description)
-        writer.field("note", observation.noteId.description)
-        writer.field("included", observation.included)
-        writer.field("verified", observation.verified)
-        writer.field("task", observation.taskId)
-        writer.field("round", observation.round)
-        writer.field("rewrite", observation.rewriteId)
+        writer.field("holder", holder)
+        writer.field("note", observations.noteId(index).description)
+        writer.field("included", observations.included(index))
+        writer.field("verified", observations.verified(index))
+        writer.key("task")
+        writer.string(utf8: observations.taskBytes(index))
+        writer.field("round", observations.round(index))
+        writer.key("rewrite")
+        writer.string(utf8: observations.rewriteBytes(index))
         writer.endObject()
         output.append(contentsOf: writer.bytes)
         output.append(0x0A)

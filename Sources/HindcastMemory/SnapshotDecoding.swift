@@ -94,7 +94,9 @@ extension SnapshotCoding {
 
   /// `{"kind":"observation","holder":…,"note":…,"included":…,"verified":…,"task":…,"round":…,
   /// "rewrite":…}` with ids without escapes; false (chunk unchanged) for anything else.
-  private static func readPlainObservation(_ scanner: inout JSONScanner, into chunk: inout Chunk) throws -> Bool {
+  private static func readPlainObservation(_ scanner: inout JSONScanner, into chunk: inout Chunk) throws
+    -> Bool
+  {
     var cursor = try scanner.beginObject()
     guard let first = try scanner.nextRawKey(&cursor), first.matches("kind"),
       let kind = try scanner.readPlainStringRange(), scanner.bytes(kind, equal: "observation")
@@ -127,7 +129,9 @@ extension SnapshotCoding {
         return false
       }
     }
-    guard let holder, let note, let included, let verified, let round, let task, let rewrite else { return false }
+    guard let holder, let note, let included, let verified, let round, let task, let rewrite else {
+      return false
+    }
     scanner.appendObservation(
       to: &chunk.observations, noteId: note, included: included, verified: verified, round: round, task: task,
       rewrite: rewrite)
@@ -209,7 +213,9 @@ extension SnapshotCoding {
         evidence = try readEvidence(&scanner)
       } else if key.matches("provenanceList") {
         var array = try scanner.beginArray()
-        while try scanner.nextElement(&array) { provenanceList.append(try EventCoding.readProvenance(&scanner)) }
+        while try scanner.nextElement(&array) {
+          provenanceList.append(try EventCoding.readProvenance(&scanner))
+        }
       } else if key.matches("history") {
         var array = try scanner.beginArray()
         while try scanner.nextElement(&array) { history.append(try readHistory(&scanner)) }
@@ -239,7 +245,8 @@ extension SnapshotCoding {
       }
       return .note(
         NoteRecord(
-          note: note, status: status, provenance: provenanceList, evidence: evidence, observations: ObservationLog(),
+          note: note, status: status, provenance: provenanceList, evidence: evidence,
+          observations: ObservationLog(),
           mergedFrom: mergedFrom, mergedInto: mergedInto, history: history, addedAt: addedAt,
           lastEventAt: lastEventAt))
     case "anomaly":

@@ -28,11 +28,20 @@ struct MemoryCrashWriterCommand: ParsableCommand {
   @Option(name: .long, help: "Largest batch; batch sizes are drawn from 1...batch.")
   var batch: Int = 50
 
+  @Option(name: .long, help: "Write each batch in pieces of at most this many bytes (widens torn writes).")
+  var writeSize: Int?
+
+  @Flag(
+    name: .long, help: "Do not fsync (a killed process loses nothing the kernel has; only power loss would).")
+  var noFsync = false
+
   @Flag(name: .long, help: "Also compact after about one append in four.")
   var compact = false
 
   func validate() throws {
-    guard events >= 1, batch >= 1 else { throw ValidationError("--events and --batch must be at least 1") }
+    guard events >= 1, batch >= 1, (writeSize ?? 1) >= 1 else {
+      throw ValidationError("--events, --batch and --write-size must be at least 1")
+    }
   }
 
   func run() throws {
@@ -40,7 +49,10 @@ struct MemoryCrashWriterCommand: ParsableCommand {
     let stream = SyntheticMemory.events(count: events, random: &random)
     let settings = MemorySettings(
       dictionaryTrainingThreshold: 200, dictionaryCapacity: 4096, segmentSizeLimit: 16384)
-    let memory = try MemoryStore.open(at: store, options: MemoryOpenOptions(settings: settings))
+    var options = MemoryOpenOptions(
+      settings: settings, durability: noFsync ? .processCrashOnly : .fsyncEachAppend)
+    options.maximumWriteSize = writeSize
+    let memory = try MemoryStore.open(at: store, options: options)
     for message in memory.openReport.messages { StandardError.write("memory: \(message)\n") }
     var position = memory.state.eventCount
     var batches = SeededRandom(seed: SeedDerivation.derive(seed, [UInt64(position)]))
