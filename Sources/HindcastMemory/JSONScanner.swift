@@ -159,11 +159,13 @@ struct JSONScanner {
       let count = literal.utf8CodeUnitCount
       switch self {
       case .slice(let bytes):
-        guard bytes.count == count else { return false }
-        return memcmp(bytes.baseAddress!, literal.utf8Start, count) == 0
+        guard bytes.count == count, let base = bytes.baseAddress else { return bytes.count == count }
+        return memcmp(base, literal.utf8Start, count) == 0
       case .owned(let bytes):
-        guard bytes.count == count else { return false }
-        return bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, literal.utf8Start, count) == 0 }
+        return bytes.withUnsafeBufferPointer { buffer in
+          guard buffer.count == count, let base = buffer.baseAddress else { return buffer.count == count }
+          return memcmp(base, literal.utf8Start, count) == 0
+        }
       }
     }
 

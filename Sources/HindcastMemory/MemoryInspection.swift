@@ -152,10 +152,15 @@ public enum MemoryInspection {
     return parts.joined(separator: "  ")
   }
 
+  /// The short form of a provenance for history lines: task and round.
+  static func sourceText(_ provenance: NoteProvenance) -> String {
+    "task \(provenance.sourceTaskId)\(provenance.sourceIsHeldOut ? " (held out)" : ""), round \(provenance.round)"
+  }
+
   static func historyText(_ kind: NoteHistoryEntry.Kind) -> (String, String) {
     switch kind {
-    case .added(let provenance): return ("added", provenanceText(provenance))
-    case .reproposed(let provenance): return ("reproposed", provenanceText(provenance))
+    case .added(let provenance): return ("added", sourceText(provenance))
+    case .reproposed(let provenance): return ("reproposed", sourceText(provenance))
     case .absorbed(let from, let similarity):
       return ("absorbed", "\(from) (similarity \(formatFixed(similarity, decimals: 2)))")
     case .mergedInto(let into, let similarity):

@@ -14,6 +14,9 @@ public struct MemoryOpenReport: Hashable, Sendable {
   /// The segment the dropped bytes were in, and why they were dropped.
   public var droppedFrom: String?
   public var droppedReason: String?
+  /// True when the dropped bytes were cut off the file (read-write); false when they were only
+  /// skipped (read-only: the file is left as it is).
+  public var repaired = false
   /// Leftovers of interrupted writers that were removed (read-write only), with the reason.
   public var removedFiles: [String] = []
 
@@ -22,8 +25,9 @@ public struct MemoryOpenReport: Hashable, Sendable {
     var lines: [String] = []
     if created { lines.append("created an empty memory store") }
     if droppedBytes > 0, let droppedFrom {
+      let action = repaired ? "cut off" : "skipped (read-only; the next read-write open cuts it off)"
       lines.append(
-        "\(droppedFrom): dropped a torn tail of \(droppedBytes) bytes (\(droppedFrames) incomplete record"
+        "\(droppedFrom): \(action) a torn tail of \(droppedBytes) bytes (\(droppedFrames) incomplete record"
           + "\(droppedFrames == 1 ? "" : "s")): \(droppedReason ?? "damaged")")
     }
     lines.append(contentsOf: removedFiles.map { "removed \($0)" })

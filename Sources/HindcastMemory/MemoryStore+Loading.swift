@@ -98,7 +98,10 @@ extension MemoryStore {
       openReport.droppedFrom = name
       openReport.droppedReason =
         scan.damage.map { "\($0.reason) at byte \($0.offset)" } ?? "an append that did not finish"
-      if mode == .readWrite { try FileIO.truncate(location, to: scan.committedLength) }
+      if mode == .readWrite {
+        try FileIO.truncate(location, to: scan.committedLength)
+        openReport.repaired = true
+      }
     }
     let committed = Array(scan.frames.prefix(scan.committedFrames))
     let jsonBytes = try replay(bytes, frames: committed, segment: segment, location: location)

@@ -96,11 +96,35 @@ public final class MemoryStore {
       manifest = try MemoryManifest.read(from: self.directory)
     }
     openReport.created = created
-    try load()
+    if options.mode == .readOnly {
+      try loadConcurrently()
+    } else {
+      try load()
+    }
     if options.mode == .readWrite {
       try removeLeftovers()
       try openWriter()
       try trainDictionaryIfDue()
+    }
+  }
+
+  /// Loads without the lock: a writer may compact meanwhile and remove files this reader's
+  /// manifest still lists. Then the manifest has changed, and loading starts over from it.
+  private func loadConcurrently() throws {
+    for attempt in 1...5 {
+      do {
+        try load()
+        return
+      } catch let error as HindcastError where error.code == .missingFile && attempt < 5 {
+        let current = try MemoryManifest.read(from: directory)
+        guard current != manifest else { throw error }
+        manifest = current
+        state = MemoryState()
+        openReport = MemoryOpenReport()
+        dictionaries = [:]
+        segmentRecords = [:]
+        segmentJSONBytes = [:]
+      }
     }
   }
 
