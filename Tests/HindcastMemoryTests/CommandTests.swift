@@ -34,7 +34,9 @@ import Testing
     let directory = TemporaryDirectory()
     let store = try MemoryStore.open(at: MemoryStore.directory(ofRun: directory.path))
     let note = Fixtures.note("When adding, write the carry above the next column.", task: "arith-1")
-    try store.add([note, Fixtures.note("When subtracting, borrow first.", features: ["borrow"], task: "arith-2")])
+    try store.add([
+      note, Fixtures.note("When subtracting, borrow first.", features: ["borrow"], task: "arith-2"),
+    ])
     try store.record([Fixtures.observation(note.id, included: true, verified: true, rewrite: "rw-1")])
     store.close()
     return (directory, note)
