@@ -16,6 +16,7 @@ extension HindcastCommand {
     VerifyCommand.self,
     TasksCommand.self,
     CheckCommand.self,
+    MemoryCommand.self,
     TrainLMCommand.self,
     SampleCommand.self,
   ]

@@ -1,1 +1,0 @@
-// The HindcastMemory module. See docs/architecture.md.
