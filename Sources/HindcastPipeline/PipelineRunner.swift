@@ -55,7 +55,7 @@ public struct PipelineRunner {
       try RewriteStage(run: run, tasks: tasks, notes: nil).execute(
         round: round, policy: policy, scorer: scorer)
     case .memory:
-      break
+      try MemoryStage(run: run, tasks: tasks).execute(round: round)
     case .distill:
       try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
     case .eval:

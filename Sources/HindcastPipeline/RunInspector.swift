@@ -74,6 +74,10 @@ public struct RunInspector {
             throw HindcastError(.corruptFile, "DONE marker does not match the manifest", location: path)
           }
           _ = try CheckpointIO.read(path)
+        } else if key.hasSuffix("/" + StageName.memory.rawValue) {
+          guard FileManager.default.fileExists(atPath: path) else {
+            throw HindcastError(.missingFile, "memory snapshot is missing", location: path)
+          }
         } else if unit.path.hasSuffix(".json") {
           guard SHA256.hex(try AtomicFile.read(path)) == unit.sha256 else {
             throw HindcastError(.corruptFile, "content does not match the manifest hash", location: path)

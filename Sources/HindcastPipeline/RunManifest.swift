@@ -27,14 +27,28 @@ public struct RunManifest: Codable, Sendable, Equatable {
   public var units: [String: Unit] = [:]
   /// Per round and stage, the number of shards the stage has (known once it starts).
   public var shardCounts: [String: Int] = [:]
+  /// Policy checkpoint (`policy/round-NNNN`) to the content hash of the memory snapshot that was
+  /// current when it was distilled (written by the memory stage of the round before).
+  public var memorySnapshots: [String: String] = [:]
 
   enum CodingKeys: String, CodingKey {
     case format, version, units
     case specSHA256 = "spec_sha256"
     case shardCounts = "shard_counts"
+    case memorySnapshots = "memory_snapshots"
   }
 
   public init(specSHA256: String) { self.specSHA256 = specSHA256 }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    format = try c.decode(String.self, forKey: .format)
+    version = try c.decode(Int.self, forKey: .version)
+    specSHA256 = try c.decode(String.self, forKey: .specSHA256)
+    units = try c.decode([String: Unit].self, forKey: .units)
+    shardCounts = try c.decode([String: Int].self, forKey: .shardCounts)
+    memorySnapshots = try c.decodeIfPresent([String: String].self, forKey: .memorySnapshots) ?? [:]
+  }
 
   public static func unitKey(round: Int, stage: StageName, shard: Int) -> String {
     "\(RunLayout.roundName(round))/\(stage.rawValue)/\(String(format: "%05d", shard))"

@@ -72,6 +72,10 @@ public struct RewriteStage {
           attempt: rollout.text, feedback: item.result.feedbackText(level: level),
           critique: level == .full ? item.critique.rendered : nil, notes: offered.map(\.text))
         let teacher = builder.teacher(task: task.prompt, hindsight: hindsight)
+        // A note drawn for inclusion that did not fit in the context was not shown: its outcome
+        // says nothing about the note, so no observation is recorded for it.
+        let shown = Set(offered.prefix(teacher.notesKept).map(\.id))
+        assignments.removeAll { $0.included && !shown.contains($0.noteId) }
         let record = RewriteRecord(
           id: item.rolloutId + "/rw", feedbackId: item.id, rolloutId: item.rolloutId, taskId: task.id,
           round: round,

@@ -1,0 +1,103 @@
+import Foundation
+import HindcastMemory
+import HindcastSupport
+import HindcastTasks
+
+/// Memory notes for the rewrite stage's teacher contexts: the store's retrieval (relevance times
+/// value, under the token budget the store enforces), never notes from the same task or from
+/// held-out tasks. Reads the store as the previous round's memory stage left it.
+public struct MemoryNoteSource: NoteSource {
+  let store: MemoryStore
+  let budget: Int
+
+  /// Opens the run's memory read-only; nil when no memory stage has written it yet.
+  public static func open(run: Run) throws -> MemoryNoteSource? {
+    guard FileManager.default.fileExists(atPath: run.layout.memory + "/manifest.json") else { return nil }
+    let store = try MemoryStore.open(at: run.layout.memory, options: .readOnly())
+    return MemoryNoteSource(store: store, budget: run.spec.rewrite.memoryBudgetTokens)
+  }
+
+  public func candidates(for task: TaskRecord, round: Int) throws -> [(id: String, text: String)] {
+    store.retrieve(family: task.family, features: task.features, excludingTaskIds: [task.id], tokenBudget: budget)
+      .map { (id: $0.note.id.description, text: $0.note.text) }
+  }
+}
+
+/// Stage `memory`: proposes strategy notes from the round's critiques (of failed attempts, with
+/// whether a hindsight rewrite was verified) and records the randomized-exposure outcomes of the
+/// notes the rewrite stage offered, then compacts the store into a snapshot. The snapshot id is
+/// recorded in the manifest; the next round's distilled policy is trained from it.
+///
+/// Resuming: the unit `rNNNN/memory` marks completion. A rerun after a crash skips notes already
+/// stored with this round's provenance, and the store ignores observations already recorded for
+/// a (note, rewrite) pair, so no evidence is counted twice.
+public struct MemoryStage {
+  public let run: Run
+  public let tasks: TaskSource
+
+  public init(run: Run, tasks: TaskSource) {
+    self.run = run
+    self.tasks = tasks
+  }
+
+  public func execute(round: Int) throws {
+    let key = RunManifest.stageKey(round: round, stage: .memory)
+    if try run.manifest().units[key] != nil { return }
+    try run.requireComplete(round: round, stage: .rewrite, for: .memory)
+    let started = Date()
+    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
+    var evidence: [NoteEvidence] = []
+    var observations: [ValueObservation] = []
+    for shard in 0..<shards {
+      let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
+      let rewrites = try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard)
+      let rewriteByFeedback = Dictionary(rewrites.map { ($0.feedbackId, $0) }, uniquingKeysWith: { a, _ in a })
+      for item in feedback where !item.passed && !item.result.kind.isInfrastructureFailure {
+        let rewrite = rewriteByFeedback[item.id]
+        let verified = rewrite?.hindsight.contains(where: \.verified) ?? false
+        evidence.append(
+          NoteEvidence(
+            family: run.spec.tasks.family, features: byId[item.taskId]?.features ?? [], critique: item.critique.text,
+            causeTag: item.critique.cause, hint: item.critique.hint, verifiedRewrite: verified,
+            provenance: NoteProvenance(
+              run: run.spec.name, round: round, rolloutIds: [item.rolloutId], feedbackIds: [item.id],
+              rewriteIds: rewrite.map { [$0.id] } ?? [], sourceTaskId: item.taskId)))
+      }
+      for rewrite in rewrites where !rewrite.hindsight.isEmpty {
+        let verified = rewrite.hindsight.contains(where: \.verified)
+        for assignment in rewrite.notes {
+          guard let id = NoteId(hex: assignment.noteId) else { continue }
+          observations.append(
+            ValueObservation(
+              noteId: id, included: assignment.included, verified: verified, taskId: rewrite.taskId, round: round,
+              rewriteId: rewrite.id))
+        }
+      }
+    }
+    let store = try MemoryStore.open(at: run.layout.memory)
+    defer { store.close() }
+    let proposer = RuleBasedNoteProposer()
+    // Skip evidence already stored by an interrupted earlier attempt of this stage.
+    let stored = Set(
+      store.state.records.flatMap { record in
+        record.provenance.filter { $0.round == round }.flatMap(\.feedbackIds)
+      })
+    let fresh = evidence.filter { !stored.contains($0.provenance.feedbackIds.first ?? "") }
+    let additions = try store.propose(from: fresh, using: proposer)
+    let recorded = try store.record(observations)
+    let snapshot = try store.compact(label: RunLayout.roundName(round))
+    try run.withManifest { manifest in
+      manifest.units[key] = RunManifest.Unit(path: "memory/" + snapshot.fileName, sha256: snapshot.contentHash, records: snapshot.notes)
+      manifest.memorySnapshots[run.layout.policyName(round: round + 1)] = snapshot.contentHash
+    }
+    var event = MetricsEvent(stage: StageName.memory.rawValue, round: round, worker: run.worker.index)
+    event.records = evidence.count
+    event.wallSeconds = Date().timeIntervalSince(started)
+    event.values = [
+      "notes_proposed": Double(additions.count), "observations": Double(recorded.appended),
+      "notes": Double(snapshot.notes),
+    ]
+    try run.record(event)
+  }
+}
