@@ -27,7 +27,7 @@ public enum HindcastVersion {
 }
 
 /// Runs the root command with the process arguments and maps errors to exit codes:
-/// 0 success, 1 a `HindcastError` (bad input, corrupt file, ...), 2 usage errors (ArgumentParser).
+/// 0 success, 1 a `HindcastError` (bad input, corrupt file, ...), 64 usage errors (ArgumentParser).
 public func hindcastMain(arguments: [String]? = nil) {
   do {
     var command = try HindcastCommand.parseAsRoot(arguments)
