@@ -8,3 +8,6 @@ run="${2:-runs/quickstart}"
 "$bin" run pipelines/quickstart.toml --run "$run"
 echo
 "$bin" status --run "$run"
+echo
+echo "experiential memory (hindcast memory ls --run $run):"
+"$bin" memory ls --run "$run" --sort value | head -n 8
