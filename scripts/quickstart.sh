@@ -10,4 +10,4 @@ echo
 "$bin" status --run "$run"
 echo
 echo "experiential memory (hindcast memory ls --run $run):"
-"$bin" memory ls --run "$run" --sort value | head -n 8
+"$bin" memory ls --run "$run" --sort value --limit 8
