@@ -49,10 +49,15 @@ public struct PipelineRunner {
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
       let policy = EmbeddedPolicy(model: try store.load(round: round))
-      let scorer =
-        run.spec.distill.teacher == .base && round > 0
-        ? EmbeddedPolicy(model: try store.load(round: 0)) : policy
-      try RewriteStage(run: run, tasks: tasks, notes: nil).execute(
+      // The policy that re-scores attempts: the frozen base, the round's own policy, or the EMA.
+      let scorer: Policy
+      switch run.spec.distill.teacher {
+      case .base: scorer = round == 0 ? policy : EmbeddedPolicy(model: try store.load(round: 0))
+      case .roundStart: scorer = policy
+      case .ema: scorer = EmbeddedPolicy(model: try store.load(round: round, kind: .ema))
+      }
+      let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
+      try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
         round: round, policy: policy, scorer: scorer)
     case .memory:
       try MemoryStage(run: run, tasks: tasks).execute(round: round)

@@ -56,7 +56,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var teacherTopK: Int = 16
     public var feedback: Feedback = .full
     public var memory: Bool = true
-    public var memoryBudgetTokens: Int = 96
+    public var memoryBudgetTokens: Int = 64
     public var useSibling: Bool = true
   }
 
@@ -160,7 +160,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.rewrite.teacherTopK = try r.int("rewrite.teacher_top_k", default: 16, in: 1...1_048_576)
     s.rewrite.feedback = try r.choice("rewrite.feedback", default: Feedback.full)
     s.rewrite.memory = try r.bool("rewrite.memory", default: true)
-    s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 96, in: 0...100_000)
+    s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 64, in: 0...100_000)
     s.rewrite.useSibling = try r.bool("rewrite.use_sibling", default: true)
 
     s.distill.sdpo = try r.double("distill.sdpo", default: 1, in: 0...1000)

@@ -18,8 +18,10 @@ public struct MemoryNoteSource: NoteSource {
   }
 
   public func candidates(for task: TaskRecord, round: Int) throws -> [(id: String, text: String)] {
-    store.retrieve(family: task.family, features: task.features, excludingTaskIds: [task.id], tokenBudget: budget)
-      .map { (id: $0.note.id.description, text: $0.note.text) }
+    store.retrieve(
+      family: task.family, features: task.features, excludingTaskIds: [task.id], tokenBudget: budget
+    )
+    .map { (id: $0.note.id.description, text: $0.note.text) }
   }
 }
 
@@ -52,13 +54,15 @@ public struct MemoryStage {
     for shard in 0..<shards {
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
       let rewrites = try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard)
-      let rewriteByFeedback = Dictionary(rewrites.map { ($0.feedbackId, $0) }, uniquingKeysWith: { a, _ in a })
+      let rewriteByFeedback = Dictionary(
+        rewrites.map { ($0.feedbackId, $0) }, uniquingKeysWith: { a, _ in a })
       for item in feedback where !item.passed && !item.result.kind.isInfrastructureFailure {
         let rewrite = rewriteByFeedback[item.id]
         let verified = rewrite?.hindsight.contains(where: \.verified) ?? false
         evidence.append(
           NoteEvidence(
-            family: run.spec.tasks.family, features: byId[item.taskId]?.features ?? [], critique: item.critique.text,
+            family: run.spec.tasks.family, features: byId[item.taskId]?.features ?? [],
+            critique: item.critique.text,
             causeTag: item.critique.cause, hint: item.critique.hint, verifiedRewrite: verified,
             provenance: NoteProvenance(
               run: run.spec.name, round: round, rolloutIds: [item.rolloutId], feedbackIds: [item.id],
@@ -70,14 +74,16 @@ public struct MemoryStage {
           guard let id = NoteId(hex: assignment.noteId) else { continue }
           observations.append(
             ValueObservation(
-              noteId: id, included: assignment.included, verified: verified, taskId: rewrite.taskId, round: round,
+              noteId: id, included: assignment.included, verified: verified, taskId: rewrite.taskId,
+              round: round,
               rewriteId: rewrite.id))
         }
       }
     }
     let store = try MemoryStore.open(at: run.layout.memory)
     defer { store.close() }
-    let proposer = RuleBasedNoteProposer()
+    // Notes must fit beside the teacher context: at most the spec's memory budget.
+    let proposer = RuleBasedNoteProposer(maxTokens: max(16, run.spec.rewrite.memoryBudgetTokens))
     // Skip evidence already stored by an interrupted earlier attempt of this stage.
     let stored = Set(
       store.state.records.flatMap { record in
@@ -88,7 +94,8 @@ public struct MemoryStage {
     let recorded = try store.record(observations)
     let snapshot = try store.compact(label: RunLayout.roundName(round))
     try run.withManifest { manifest in
-      manifest.units[key] = RunManifest.Unit(path: "memory/" + snapshot.fileName, sha256: snapshot.contentHash, records: snapshot.notes)
+      manifest.units[key] = RunManifest.Unit(
+        path: "memory/" + snapshot.fileName, sha256: snapshot.contentHash, records: snapshot.notes)
       manifest.memorySnapshots[run.layout.policyName(round: round + 1)] = snapshot.contentHash
     }
     var event = MetricsEvent(stage: StageName.memory.rawValue, round: round, worker: run.worker.index)
