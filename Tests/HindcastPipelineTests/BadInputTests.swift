@@ -60,7 +60,8 @@ import Testing
     #expect(newer.stderr.contains("format version 99") && newer.stderr.contains("manifest.json"))
     try String(text.prefix(text.count / 2)).write(toFile: path, atomically: true, encoding: .utf8)
     let broken = try runner.run(["feedback", "--run", "r", "--round", "0"])
-    #expect(broken.status == 1 && broken.stderr.contains("manifest.json") && broken.stderr.contains("not valid"))
+    #expect(
+      broken.status == 1 && broken.stderr.contains("manifest.json") && broken.stderr.contains("not valid"))
     // Restoring the manifest restores the run: nothing already done was lost.
     try original.write(to: URL(fileURLWithPath: path))
     let feedback = try runner.run(["feedback", "--run", "r", "--round", "0"])

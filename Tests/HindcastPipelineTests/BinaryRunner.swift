@@ -85,6 +85,11 @@ struct BinaryRunner {
 
 /// A pipeline small enough to run many times in a test: a tiny model, a handful of tasks.
 enum TinySpec {
+  /// The tiny spec with another teacher (e.g. "ema" or "round-start").
+  static func withTeacher(_ teacher: String) -> String {
+    text.replacingOccurrences(of: "[distill]\n", with: "[distill]\nteacher = \"\(teacher)\"\n")
+  }
+
   static let text = """
     name = "tiny"
     seed = 5

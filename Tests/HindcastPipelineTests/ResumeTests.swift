@@ -17,6 +17,13 @@ import Testing
     let whole = try runner.run(["run", "tiny.toml", "--run", "whole"])
     try #require(whole.status == 0, "\(whole.stderr)")
     #expect(whole.stdout.contains("held-out pass rate"))
+    // The memory stage proposed notes and the rewrite stage measured them by randomized exposure.
+    let stats = try runner.run(["memory", "stats", "--run", "whole", "--json"])
+    let memory = try #require(
+      try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any], "\(stats.stderr)")
+    #expect((memory["notes"] as? Int ?? 0) > 0)
+    #expect(
+      (memory["includedObservations"] as? Int ?? 0) > 0 && (memory["withheldObservations"] as? Int ?? 0) > 0)
 
     // Kill after growing delays so that kills land in every stage, inside shard writes,
     // manifest updates and checkpoint writes; then let the last attempt finish.
@@ -91,6 +98,33 @@ import Testing
         #expect(
           runner.contents("single/r0000/\(stage)/" + file) == runner.contents("pair/r0000/\(stage)/" + file))
       }
+    }
+  }
+
+  @Test func emaTeacherIsSavedWithEveryPolicyAndResumesExactly() throws {
+    let directory = try BinaryRunner.temporaryDirectory("ema")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.withTeacher("ema"), to: "ema.toml")
+    let first = try runner.run(["run", "ema.toml", "--run", "a"])
+    try #require(first.status == 0, "\(first.stderr)")
+    let files = runner.files(under: "a/policy")
+    #expect(files.contains("ema-0001/model.safetensors") && files.contains("ema-0002/model.safetensors"))
+    #expect(
+      runner.contents("a/policy/ema-0002/model.safetensors")
+        != runner.contents("a/policy/round-0002/model.safetensors"))
+    // Interrupt the second run once inside round 1, then finish it: same EMA and policy.
+    let process = try runner.start(["run", "ema.toml", "--run", "b"])
+    while process.isRunning && !FileManager.default.fileExists(atPath: directory + "/b/policy/ema-0001/DONE")
+    {
+      usleep(5_000)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    let second = try runner.run(["run", "ema.toml", "--run", "b"])
+    try #require(second.status == 0, "\(second.stderr)")
+    for file in ["ema-0002/model.safetensors", "round-0002/model.safetensors"] {
+      #expect(runner.contents("a/policy/" + file) == runner.contents("b/policy/" + file), "\(file)")
     }
   }
 
