@@ -17,5 +17,7 @@ extension HindcastCommand {
     TasksCommand.self,
     CheckCommand.self,
     TrainLMCommand.self,
+    ExperimentCommand.self,
+    ReportCommand.self,
   ]
 }
