@@ -135,6 +135,21 @@ public struct FamilyResult: Sendable {
   public var pretrainWallSeconds: Double
   public var heldOutTasks: Int
 
+  public init(
+    name: String, family: String, directory: String, spec: ExperimentSpec, arms: [ArmResult],
+    sweeps: [SweepChoice], basePass1: Double?, pretrainWallSeconds: Double, heldOutTasks: Int
+  ) {
+    self.name = name
+    self.family = family
+    self.directory = directory
+    self.spec = spec
+    self.arms = arms
+    self.sweeps = sweeps
+    self.basePass1 = basePass1
+    self.pretrainWallSeconds = pretrainWallSeconds
+    self.heldOutTasks = heldOutTasks
+  }
+
   /// The baseline arm (grpo or rft) with the best final mean accuracy.
   public var bestBaseline: ArmResult? {
     arms.filter { $0.arm.isBaseline && $0.final != nil }.max {

@@ -85,52 +85,84 @@ public struct ExperimentRunner {
     return perArm * spec.arms.count
   }
 
-  /// Runs everything not complete yet; returns the sweep choices (also written to `sweep.json`).
+  /// One (arm, learning rate, seed) run.
+  struct Job {
+    var arm: ExperimentArm
+    var learningRate: Double
+    var seed: UInt64
+  }
+
+  /// Runs everything not complete yet, in two phases: every arm's sweep runs (first seed), then
+  /// the other seeds at each arm's chosen rate. Within a phase up to `jobs` runs go at once when
+  /// an `executor` is given (each run is its own process there); without one, runs go one by one
+  /// in this process. Returns the sweep choices (also written to `sweep.json`).
   @discardableResult
-  public func runAll() throws -> [SweepChoice] {
+  public func runAll(jobs: Int = 1, executor: RunExecutor? = nil) throws -> [SweepChoice] {
     let started = Date()
     progress(
       "experiment \(spec.name): \(spec.arms.count) arms × \(spec.seeds.count) seeds, "
-        + "\(spec.learningRates.count) learning rates, \(spec.rounds) rounds: \(plannedRuns) runs + base, in \(layout.root)"
-    )
-    try runBase()
-    var choices: [SweepChoice] = []
-    var index = 0
+        + "\(spec.learningRates.count) learning rates, \(spec.rounds) rounds: \(plannedRuns) runs + base, "
+        + "\(executor == nil ? 1 : max(1, jobs)) at a time, in \(layout.root)")
+    let execute = executor ?? inProcessExecutor()
+    let parallel = executor == nil ? 1 : max(1, jobs)
+    try runBase(execute)
+    let sweepLearningRates = spec.learningRates
+    let sweepSeeds = spec.learningRates.count > 1 ? [spec.seeds[0]] : spec.seeds
+    var phaseOne: [Job] = []
     for arm in spec.arms {
-      let firstSeed = spec.seeds[0]
-      var sweepRuns: [(learningRate: Double, record: RunRecord?)] = []
-      for learningRate in spec.learningRates {
-        index += 1
-        let record = try runOne(arm: arm, learningRate: learningRate, seed: firstSeed, index: index)
-        sweepRuns.append((learningRate, record))
+      for learningRate in sweepLearningRates {
+        for seed in sweepSeeds { phaseOne.append(Job(arm: arm, learningRate: learningRate, seed: seed)) }
       }
-      let choice = SweepChoice.choose(arm: arm, seed: firstSeed, runs: sweepRuns)
+    }
+    var counter = 0
+    try runJobs(phaseOne, counter: &counter, parallel: parallel, execute: execute)
+    var choices: [SweepChoice] = []
+    var phaseTwo: [Job] = []
+    for arm in spec.arms {
+      let runs = try spec.learningRates.map { learningRate in
+        (
+          learningRate,
+          Optional(
+            try RunRecord.load(
+              directory: layout.run(arm: arm, learningRate: learningRate, seed: spec.seeds[0]), arm: arm,
+              learningRate: learningRate, seed: spec.seeds[0]))
+        )
+      }
+      let choice = SweepChoice.choose(arm: arm, seed: spec.seeds[0], runs: runs)
       choices.append(choice)
-      try writeSweep(choices)
       guard let chosen = choice.chosen else {
         throw HindcastError(
           .internalInvariant, "learning-rate sweep of \(arm.rawValue) has an incomplete run",
           location: layout.root)
       }
       if spec.learningRates.count > 1 {
-        let summary = choice.candidates.map { candidate in
-          "\(candidate.learningRate): \(Self.percent(candidate.finalGreedyPass1))"
-        }.joined(separator: ", ")
+        let summary = choice.candidates.map { "\($0.learningRate): \(Self.percent($0.finalGreedyPass1))" }
+          .joined(separator: ", ")
         progress("sweep \(arm.rawValue): final greedy pass@1 \(summary) -> lr \(chosen)")
-      }
-      for seed in spec.seeds.dropFirst() {
-        index += 1
-        _ = try runOne(arm: arm, learningRate: chosen, seed: seed, index: index)
+        phaseTwo += spec.seeds.dropFirst().map { Job(arm: arm, learningRate: chosen, seed: $0) }
       }
     }
+    try writeSweep(choices)
+    try runJobs(phaseTwo, counter: &counter, parallel: parallel, execute: execute)
     progress(
       "experiment \(spec.name) complete in \(ProgressLine.duration(Date().timeIntervalSince(started)))")
     return choices
   }
 
-  func runBase() throws {
-    let text = try baseRunSpecText()
-    try writeIfChanged(text, to: layout.baseSpec)
+  /// Runs one pipeline run to completion: `(specPath, runDirectory)`. Must be safe to call from
+  /// several threads at once when used with `jobs > 1` (run each in its own process).
+  public typealias RunExecutor = @Sendable (_ specPath: String, _ directory: String) throws -> Void
+
+  func inProcessExecutor() -> RunExecutor {
+    let logger = logger
+    return { specPath, directory in
+      let run = try Run(directory: directory, specPath: specPath, logger: logger)
+      try PipelineRunner(run: run).runAll()
+    }
+  }
+
+  func runBase(_ execute: RunExecutor) throws {
+    try writeIfChanged(try baseRunSpecText(), to: layout.baseSpec)
     let run = try Run(directory: layout.baseRun, specPath: layout.baseSpec, logger: logger)
     if try EvalStage.summary(run: run, round: 0) != nil {
       progress("base policy: complete, skipped (\(layout.baseRun))")
@@ -138,32 +170,69 @@ public struct ExperimentRunner {
     }
     progress("base policy: pretraining (\(layout.baseRun))")
     let started = Date()
-    let summaries = try PipelineRunner(run: run).runAll()
+    try execute(layout.baseSpec, layout.baseRun)
+    let pass = try EvalStage.summary(run: run, round: 0)?.greedyPass1
     progress(
       "base policy: done in \(ProgressLine.duration(Date().timeIntervalSince(started))), held-out greedy pass@1 "
-        + Self.percent(summaries.last?.greedyPass1))
+        + Self.percent(pass))
   }
 
-  /// Runs (or resumes, or skips) one run and returns what it measured.
-  func runOne(arm: ExperimentArm, learningRate: Double, seed: UInt64, index: Int) throws -> RunRecord {
-    let directory = layout.run(arm: arm, learningRate: learningRate, seed: seed)
-    let specPath = layout.runSpec(arm: arm, learningRate: learningRate, seed: seed)
-    try writeIfChanged(try runSpecText(arm: arm, learningRate: learningRate, seed: seed), to: specPath)
-    let label = "[\(index)/\(plannedRuns)] \(arm.rawValue) lr \(learningRate) seed \(seed)"
-    let run = try Run(directory: directory, specPath: specPath, logger: logger)
-    if try EvalStage.summary(run: run, round: spec.rounds) == nil {
-      progress("\(label): running")
-      let started = Date()
-      try PipelineRunner(run: run).runAll()
-      let record = try RunRecord.load(directory: directory, arm: arm, learningRate: learningRate, seed: seed)
-      progress(
-        "\(label): done in \(ProgressLine.duration(Date().timeIntervalSince(started))), greedy pass@1 "
-          + "\(Self.percent(record.evals.first?.greedyPass1)) -> \(Self.percent(record.evals.last?.greedyPass1)), "
-          + "\(record.totals.environmentCalls) environment calls")
-      return record
+  /// Writes the specs of `jobs`, skips complete runs and executes the rest, `parallel` at a time.
+  /// Every job runs even when one fails; the first error is rethrown at the end.
+  func runJobs(_ jobs: [Job], counter: inout Int, parallel: Int, execute: @escaping RunExecutor) throws {
+    var pending: [(job: Job, label: String, spec: String, directory: String)] = []
+    for job in jobs {
+      counter += 1
+      let directory = layout.run(arm: job.arm, learningRate: job.learningRate, seed: job.seed)
+      let specPath = layout.runSpec(arm: job.arm, learningRate: job.learningRate, seed: job.seed)
+      try writeIfChanged(
+        try runSpecText(arm: job.arm, learningRate: job.learningRate, seed: job.seed), to: specPath)
+      let label = "[\(counter)/\(plannedRuns)] \(job.arm.rawValue) lr \(job.learningRate) seed \(job.seed)"
+      // Opening the run checks its frozen spec against the generated one.
+      let run = try Run(directory: directory, specPath: specPath, logger: logger)
+      if try EvalStage.summary(run: run, round: spec.rounds) != nil {
+        progress("\(label): complete, skipped")
+      } else {
+        pending.append((job, label, specPath, directory))
+      }
     }
-    progress("\(label): complete, skipped")
-    return try RunRecord.load(directory: directory, arm: arm, learningRate: learningRate, seed: seed)
+    guard !pending.isEmpty else { return }
+    let items = pending
+    let queue = JobQueue(count: items.count, progress: progress)
+    let worker: @Sendable () -> Void = {
+      while let index = queue.take() {
+        let item = items[index]
+        queue.report("\(item.label): running")
+        let started = Date()
+        do {
+          try execute(item.spec, item.directory)
+          let record = try RunRecord.load(
+            directory: item.directory, arm: item.job.arm, learningRate: item.job.learningRate,
+            seed: item.job.seed)
+          queue.report(
+            "\(item.label): done in \(ProgressLine.duration(Date().timeIntervalSince(started))), greedy pass@1 "
+              + "\(Self.percent(record.evals.first?.greedyPass1)) -> \(Self.percent(record.evals.last?.greedyPass1)), "
+              + "\(record.totals.environmentCalls) environment calls")
+        } catch {
+          queue.report("\(item.label): failed: \(error)")
+          queue.fail(error)
+        }
+      }
+    }
+    if parallel == 1 {
+      worker()
+    } else {
+      let group = DispatchGroup()
+      for _ in 0..<min(parallel, items.count) {
+        group.enter()
+        Thread.detachNewThread {
+          worker()
+          group.leave()
+        }
+      }
+      group.wait()
+    }
+    if let first = queue.firstError { throw first }
   }
 
   func writeSweep(_ choices: [SweepChoice]) throws {
@@ -182,5 +251,45 @@ public struct ExperimentRunner {
   static func percent(_ value: Double?) -> String {
     guard let value else { return "n/a" }
     return String(format: "%.1f%%", 100 * value)
+  }
+}
+
+/// Hands out job indices to worker threads and serializes their progress lines and errors.
+final class JobQueue: @unchecked Sendable {
+  private let lock = NSLock()
+  private let count: Int
+  private var next = 0
+  private var errors: [Error] = []
+  private let progress: (String) -> Void
+
+  init(count: Int, progress: @escaping (String) -> Void) {
+    self.count = count
+    self.progress = progress
+  }
+
+  func take() -> Int? {
+    lock.lock()
+    defer { lock.unlock() }
+    guard next < count else { return nil }
+    next += 1
+    return next - 1
+  }
+
+  func report(_ line: String) {
+    lock.lock()
+    defer { lock.unlock() }
+    progress(line)
+  }
+
+  func fail(_ error: Error) {
+    lock.lock()
+    defer { lock.unlock() }
+    errors.append(error)
+  }
+
+  var firstError: Error? {
+    lock.lock()
+    defer { lock.unlock() }
+    return errors.first
   }
 }

@@ -48,6 +48,24 @@ public struct RunRecord: Sendable {
 
   public var isComplete: Bool { evals.count == rounds + 1 }
 
+  public init(
+    arm: ExperimentArm, learningRate: Double, seed: UInt64, directory: String, rounds: Int,
+    evals: [EvalSummary],
+    ledger: [LedgerTotals], distillMeanLoss: [Int: Double] = [:], evalWallSeconds: Double = 0,
+    skippedMetricsLines: Int = 0
+  ) {
+    self.arm = arm
+    self.learningRate = learningRate
+    self.seed = seed
+    self.directory = directory
+    self.rounds = rounds
+    self.evals = evals
+    self.ledger = ledger
+    self.distillMeanLoss = distillMeanLoss
+    self.evalWallSeconds = evalWallSeconds
+    self.skippedMetricsLines = skippedMetricsLines
+  }
+
   /// Training environment calls spent before eval `round`.
   public func cumulativeCalls(beforeRound round: Int) -> Int {
     ledger.prefix(max(0, round)).reduce(0) { $0 + $1.environmentCalls }
