@@ -1,3 +1,4 @@
+import Foundation
 import HindcastPipeline
 import HindcastSupport
 import Testing
@@ -103,5 +104,24 @@ import Testing
     }
     #expect(SpecRendering.literal(.float(1e-5)) == "1e-05")
     #expect(SpecRendering.literal(.float(2)) == "2.0")
+  }
+
+  /// The shipped experiment specs parse, and every arm's generated run spec is valid.
+  @Test(arguments: ["experiment-arith.toml", "experiment-listdsl.toml", "experiment-smoke.toml"])
+  func shippedExperimentSpecsRenderForEveryArm(file: String) throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let spec = try ExperimentSpec.load(path: root.appendingPathComponent("pipelines/\(file)").path)
+    #expect(spec.seeds.count >= (file == "experiment-smoke.toml" ? 1 : 3))
+    let baseText = try String(contentsOfFile: spec.basePath, encoding: .utf8)
+    let base = try TOMLDocument(text: baseText, source: spec.basePath)
+    for arm in spec.arms {
+      var overrides = spec.pipelineOverrides
+      for (key, value) in arm.overrides { overrides[key] = value }
+      overrides["distill.lr"] = .float(spec.learningRates[0])
+      let text = try SpecRendering.render(base: base, overrides: overrides, comment: [])
+      let rendered = try PipelineSpec.parse(text: text, source: file)
+      #expect(rendered.model.threads == 1)
+    }
   }
 }

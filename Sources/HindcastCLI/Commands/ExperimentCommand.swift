@@ -41,6 +41,9 @@ struct ExperimentCommand: ParsableCommand {
     let runner = try ExperimentRunner(
       specPath: spec, outDirectory: directory, logger: Logger(label: "hindcast"),
       progress: { StandardError.write($0 + "\n") })
+    if jobs > 1 {
+      StandardError.write("each run's own progress goes to its directory's .log file (RUN.log)\n")
+    }
     try runner.runAll(jobs: jobs, executor: jobs > 1 ? try Self.processExecutor() : nil)
     let result = try ExperimentResults.load(directory: directory)
     print(ExperimentTable.render(result))

@@ -105,7 +105,8 @@ public struct ExperimentRunner {
         + "\(executor == nil ? 1 : max(1, jobs)) at a time, in \(layout.root)")
     let execute = executor ?? inProcessExecutor()
     let parallel = executor == nil ? 1 : max(1, jobs)
-    try runBase(execute)
+    // The base run is a single job: it runs here, so its progress lines show.
+    try runBase(inProcessExecutor())
     let sweepLearningRates = spec.learningRates
     let sweepSeeds = spec.learningRates.count > 1 ? [spec.seeds[0]] : spec.seeds
     var phaseOne: [Job] = []
