@@ -8,7 +8,7 @@ public struct FamilyConclusion: Sendable {
   public static let goalSpeedup = 4.0
 
   public enum Verdict: String, Sendable {
-    case better = "better", tied = "within noise of", worse = "worse than"
+    case better = "better than", tied = "within noise of", worse = "worse than"
   }
 
   public var family: String
@@ -56,9 +56,18 @@ public struct FamilyConclusion: Sendable {
       sentences.append("No feedback arm has a complete curve yet.")
       return
     }
+    let degenerate = baselineArm.curve.first.map { target <= $0.pass1 } ?? false
+    if degenerate, let start = baselineArm.curve.first {
+      sentences.append(
+        "The baseline did not improve on its starting accuracy (\(Self.percent(start.pass1))), so reaching its "
+          + "final accuracy takes no calls and the calls ratio says nothing; only the equal-budget comparison "
+          + "below is informative.")
+    }
     let reached = feedbackArms.compactMap { arm in result.callsToTarget(arm).map { (arm, $0) } }
       .sorted { $0.1 < $1.1 }
-    if let (arm, calls) = reached.first {
+    if degenerate {
+      // Nothing to reach: see the sentence above.
+    } else if let (arm, calls) = reached.first {
       let speedup = result.speedup(arm)
       fastest = (arm.arm, calls, speedup)
       let ratio: String
@@ -129,9 +138,9 @@ public struct FamilyConclusion: Sendable {
     text +=
       " \(Int(goalSpeedup))× fewer calls on: "
       + (speedupFamilies.isEmpty ? "no family" : speedupFamilies.joined(separator: ", "))
-      + "; better at equal budget (beyond 2 standard errors) on: "
-      + (betterFamilies.isEmpty ? "no family" : betterFamilies.joined(separator: ", ")) + " of "
-      + compared.map(\.family).joined(separator: ", ") + "."
+      + "; better at equal budget (beyond 2 standard errors) on \(betterFamilies.count) of \(compared.count) "
+      + "famil\(compared.count == 1 ? "y" : "ies")"
+      + (betterFamilies.isEmpty ? "" : " (" + betterFamilies.joined(separator: ", ") + ")") + "."
     return text
   }
 }
