@@ -19,5 +19,7 @@ extension HindcastCommand {
     MemoryCommand.self,
     TrainLMCommand.self,
     SampleCommand.self,
+    ExperimentCommand.self,
+    ReportCommand.self,
   ]
 }

@@ -1,0 +1,192 @@
+import Foundation
+import HindcastStorage
+import HindcastSupport
+
+/// Budget spent by the training stages of one round (everything except eval and pretraining),
+/// summed from `metrics.jsonl`.
+public struct LedgerTotals: Sendable, Equatable {
+  /// Executor/checker invocations: feedback on rollouts and verification of rewrites.
+  public var environmentCalls = 0
+  public var generatedTokens = 0
+  public var teacherScoredTokens = 0
+  public var trainingTokens = 0
+  public var wallSeconds = 0.0
+
+  public init() {}
+
+  public static func += (a: inout LedgerTotals, b: LedgerTotals) {
+    a.environmentCalls += b.environmentCalls
+    a.generatedTokens += b.generatedTokens
+    a.teacherScoredTokens += b.teacherScoredTokens
+    a.trainingTokens += b.trainingTokens
+    a.wallSeconds += b.wallSeconds
+  }
+}
+
+/// What one pipeline run measured: the eval of every round reached and the budget ledger.
+///
+/// Round r's eval measures the policy that starts round r, so the environment calls "spent to
+/// reach" eval r are the training calls of rounds 0..<r. Eval and pretraining are not charged:
+/// every arm evaluates the same held-out set and shares the same base policy.
+public struct RunRecord: Sendable {
+  public var arm: ExperimentArm
+  public var learningRate: Double
+  public var seed: UInt64
+  public var directory: String
+  /// Rounds in the run's spec; eval summaries exist for rounds 0...rounds when complete.
+  public var rounds: Int
+  /// Eval summaries of rounds 0, 1, ... up to the first missing one.
+  public var evals: [EvalSummary]
+  /// Training-stage ledger of each round 0..<rounds (zero where nothing was recorded yet).
+  public var ledger: [LedgerTotals]
+  /// Distill's mean loss per round (the divergence for sdpo, mixed for combined objectives).
+  public var distillMeanLoss: [Int: Double]
+  /// Wall seconds spent on eval (all rounds).
+  public var evalWallSeconds: Double
+  /// Metrics lines that could not be read (torn writes).
+  public var skippedMetricsLines: Int
+
+  public var isComplete: Bool { evals.count == rounds + 1 }
+
+  public init(
+    arm: ExperimentArm, learningRate: Double, seed: UInt64, directory: String, rounds: Int,
+    evals: [EvalSummary],
+    ledger: [LedgerTotals], distillMeanLoss: [Int: Double] = [:], evalWallSeconds: Double = 0,
+    skippedMetricsLines: Int = 0
+  ) {
+    self.arm = arm
+    self.learningRate = learningRate
+    self.seed = seed
+    self.directory = directory
+    self.rounds = rounds
+    self.evals = evals
+    self.ledger = ledger
+    self.distillMeanLoss = distillMeanLoss
+    self.evalWallSeconds = evalWallSeconds
+    self.skippedMetricsLines = skippedMetricsLines
+  }
+
+  /// Training environment calls spent before eval `round`.
+  public func cumulativeCalls(beforeRound round: Int) -> Int {
+    ledger.prefix(max(0, round)).reduce(0) { $0 + $1.environmentCalls }
+  }
+
+  /// The whole run's training ledger.
+  public var totals: LedgerTotals {
+    var sum = LedgerTotals()
+    for round in ledger { sum += round }
+    return sum
+  }
+
+  /// Reads a run directory without locking or changing it. Missing eval summaries simply end the
+  /// curve; a missing metrics log counts as an empty ledger.
+  public static func load(directory: String, arm: ExperimentArm, learningRate: Double, seed: UInt64) throws
+    -> RunRecord
+  {
+    let layout = RunLayout(root: directory)
+    let spec = try PipelineSpec.load(path: layout.spec)
+    var evals: [EvalSummary] = []
+    for round in 0...spec.rounds {
+      let path = layout.path(layout.evalName(round: round))
+      guard FileManager.default.fileExists(atPath: path) else { break }
+      do {
+        evals.append(try JSONDecoder().decode(EvalSummary.self, from: Data(try AtomicFile.read(path))))
+      } catch let error as HindcastError {
+        throw error
+      } catch {
+        throw HindcastError(
+          .corruptFile, "eval summary is not valid: \(DecodingErrorText.describe(error))", location: path)
+      }
+    }
+    var record = RunRecord(
+      arm: arm, learningRate: learningRate, seed: seed, directory: directory, rounds: spec.rounds,
+      evals: evals,
+      ledger: Array(repeating: LedgerTotals(), count: spec.rounds), distillMeanLoss: [:], evalWallSeconds: 0,
+      skippedMetricsLines: 0)
+    guard FileManager.default.fileExists(atPath: layout.metrics) else { return record }
+    let contents = try MetricsLog.read(MetricsEvent.self, from: layout.metrics)
+    record.skippedMetricsLines = contents.skipped.count
+    // A unit recomputed after a repair logs again: the last event of a unit is the one kept.
+    var latest: [String: MetricsEvent] = [:]
+    var order: [String] = []
+    for (_, event) in contents.events {
+      let key = "\(event.stage)|\(event.round)|\(event.shard ?? -1)"
+      if latest[key] == nil { order.append(key) }
+      latest[key] = event
+    }
+    for key in order {
+      guard let event = latest[key] else { continue }
+      switch event.stage {
+      case "pretrain", "eval-summary": continue
+      case StageName.eval.rawValue: record.evalWallSeconds += event.wallSeconds
+      default:
+        guard event.round >= 0 && event.round < spec.rounds else { continue }
+        var totals = LedgerTotals()
+        totals.environmentCalls = event.environmentCalls
+        totals.generatedTokens = event.generatedTokens
+        totals.teacherScoredTokens = event.teacherScoredTokens
+        totals.trainingTokens = event.trainingTokens
+        totals.wallSeconds = event.wallSeconds
+        record.ledger[event.round] += totals
+        if event.stage == StageName.distill.rawValue, let loss = event.values["mean_loss"] {
+          record.distillMeanLoss[event.round] = loss
+        }
+      }
+    }
+    return record
+  }
+}
+
+/// The learning-rate choice of one arm: every candidate's first-seed run and the winner.
+public struct SweepChoice: Codable, Sendable, Equatable {
+  public struct Candidate: Codable, Sendable, Equatable {
+    public var learningRate: Double
+    /// Held-out greedy pass@1 of the final round (nil while the run is incomplete).
+    public var finalGreedyPass1: Double?
+    /// Mean greedy pass@1 over rounds 1...R (tie-breaker: learns sooner).
+    public var meanGreedyPass1: Double?
+
+    enum CodingKeys: String, CodingKey {
+      case learningRate = "lr"
+      case finalGreedyPass1 = "final_greedy_pass1"
+      case meanGreedyPass1 = "mean_greedy_pass1"
+    }
+  }
+
+  public var arm: ExperimentArm
+  public var seed: UInt64
+  public var candidates: [Candidate]
+  /// The chosen learning rate, or nil while some candidate is incomplete.
+  public var chosen: Double?
+
+  /// Picks the candidate with the best final greedy pass@1; ties go to the better mean over
+  /// rounds 1...R, then to the earlier entry of the sweep list. Needs every candidate complete.
+  public static func choose(
+    arm: ExperimentArm, seed: UInt64, runs: [(learningRate: Double, record: RunRecord?)]
+  )
+    -> SweepChoice
+  {
+    let candidates = runs.map { item -> Candidate in
+      guard let record = item.record, record.isComplete, let last = record.evals.last else {
+        return Candidate(learningRate: item.learningRate, finalGreedyPass1: nil, meanGreedyPass1: nil)
+      }
+      let later = record.evals.dropFirst().map(\.greedyPass1)
+      let mean = later.isEmpty ? last.greedyPass1 : later.reduce(0, +) / Double(later.count)
+      return Candidate(
+        learningRate: item.learningRate, finalGreedyPass1: last.greedyPass1, meanGreedyPass1: mean)
+    }
+    var best: Candidate?
+    for candidate in candidates {
+      guard let final = candidate.finalGreedyPass1, let mean = candidate.meanGreedyPass1 else {
+        return SweepChoice(arm: arm, seed: seed, candidates: candidates, chosen: nil)
+      }
+      if let current = best, let bestFinal = current.finalGreedyPass1, let bestMean = current.meanGreedyPass1,
+        final < bestFinal || (final == bestFinal && mean <= bestMean)
+      {
+        continue
+      }
+      best = candidate
+    }
+    return SweepChoice(arm: arm, seed: seed, candidates: candidates, chosen: best?.learningRate)
+  }
+}

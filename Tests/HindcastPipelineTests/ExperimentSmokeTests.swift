@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+/// A tiny experiment through the built binary: `experiment`, a resumed rerun, then `report`; the
+/// report's numbers must match the runs' eval.json and metrics.jsonl.
+@Suite(.serialized) struct ExperimentSmokeTests {
+  static let experiment = """
+    name = "smoke"
+    base = "tiny.toml"
+    seeds = [7]
+    arms = ["sdpo", "grpo"]
+    learning_rates = [0.001, 0.003]
+    [budget]
+    rounds = 2
+    """
+
+  /// Sum of training-stage environment calls in a run's metrics log (eval and pretrain excluded).
+  static func trainingCalls(_ runner: BinaryRunner, run: String) throws -> Int {
+    let data = try #require(runner.contents(run + "/metrics.jsonl"))
+    var total = 0
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+      let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      let stage = object["stage"] as? String ?? ""
+      guard !["eval", "eval-summary", "pretrain"].contains(stage) else { continue }
+      total += object["environment_calls"] as? Int ?? 0
+    }
+    return total
+  }
+
+  static func finalGreedy(_ runner: BinaryRunner, run: String, round: Int) throws -> Double {
+    let data = try #require(runner.contents(run + String(format: "/r%04d/eval.json", round)))
+    let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    return try #require(object["greedy_pass1"] as? Double)
+  }
+
+  @Test func experimentThenReportAgreeWithTheRuns() throws {
+    let directory = try BinaryRunner.temporaryDirectory("experiment")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.text, to: "tiny.toml")
+    try runner.write(Self.experiment, to: "smoke.toml")
+    let first = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
+    try #require(first.status == 0, "\(first.stderr)")
+    #expect(first.stderr.contains("[4/4] grpo"))
+    #expect(first.stdout.contains("sdpo"))
+
+    // Rerunning skips everything and changes no result.
+    let sweep = runner.contents("exp/sweep.json")
+    let again = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
+    try #require(again.status == 0, "\(again.stderr)")
+    #expect(again.stderr.components(separatedBy: "complete, skipped").count - 1 == 5)
+    #expect(!again.stderr.contains(": running"))
+    #expect(runner.contents("exp/sweep.json") == sweep)
+
+    // An edited experiment spec is refused for the same directory.
+    try runner.write(
+      Self.experiment.replacingOccurrences(of: "rounds = 2", with: "rounds = 3"), to: "edited.toml")
+    let edited = try runner.run(["experiment", "edited.toml", "--out", "exp"])
+    #expect(edited.status == 1)
+    #expect(edited.stderr.contains("different experiment spec"))
+
+    let report = try runner.run(["report", "--experiment", "exp", "--out", "docs/results.md"])
+    try #require(report.status == 0, "\(report.stderr)")
+    let markdown = String(decoding: try #require(runner.contents("docs/results.md")), as: UTF8.self)
+    #expect(markdown.contains("hindcast report --experiment exp --out docs/results.md"))
+    #expect(markdown.contains("](results-arith.svg)"))
+    #expect(markdown.contains("## Conclusion"))
+
+    let svg = try #require(runner.contents("docs/results-arith.svg"))
+    let counter = ElementCounter()
+    let parser = XMLParser(data: svg)
+    parser.delegate = counter
+    #expect(parser.parse())
+    #expect(counter.counts["polyline"] == 2)
+
+    // The sweep's choice is what the report used: the table's lr and numbers come from those runs.
+    let sweepData = try #require(sweep)
+    let choices = try #require(try JSONSerialization.jsonObject(with: sweepData) as? [[String: Any]])
+    #expect(choices.count == 2)
+    for choice in choices {
+      let arm = try #require(choice["arm"] as? String)
+      let lr = try #require(choice["chosen"] as? Double)
+      let run = "exp/runs/\(arm)/lr-\(lr)/seed-7"
+      let final = try Self.finalGreedy(runner, run: run, round: 2)
+      let calls = try Self.trainingCalls(runner, run: run)
+      #expect(calls > 0)
+      let row = try #require(
+        markdown.split(separator: "\n").first { $0.hasPrefix("| \(arm) | \(lr) | 1 |") },
+        "no table row for \(arm)")
+      let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+      #expect(cells[3].hasPrefix(String(format: "%.1f%%", 100 * final)))
+      #expect(cells[5] == "\(calls)")
+      // The compute table charges the same calls.
+      #expect(markdown.contains("| \(arm) | \(calls) |"))
+    }
+  }
+}
