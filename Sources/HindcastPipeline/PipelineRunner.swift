@@ -77,13 +77,40 @@ public struct PipelineRunner {
     var summaries: [EvalSummary] = []
     for round in 0...run.spec.rounds {
       try stage(.eval, round: round)
-      if let summary = try EvalStage.summary(run: run, round: round) { summaries.append(summary) }
+      if let summary = try EvalStage.summary(run: run, round: round) {
+        if let previous = summaries.last {
+          try guardAgainstCollapse(round: round, previous: previous, current: summary)
+        }
+        summaries.append(summary)
+      }
       guard round < run.spec.rounds else { break }
       for name in [StageName.rollout, .feedback, .rewrite, .memory, .distill] where needed(name) {
         try stage(name, round: round)
       }
     }
     return summaries
+  }
+
+  /// The collapse guard: when the policy that starts `round` (just distilled) is worse on held-out
+  /// greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
+  /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
+  /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
+  /// exactly.
+  func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws {
+    guard previous.greedyPass1 - current.greedyPass1 > run.spec.rollbackMargin else { return }
+    if try run.manifest().rollbacks.contains(round) { return }
+    try store.save(try store.load(round: round - 1), round: round)
+    try run.withManifest { manifest in manifest.rollbacks.append(round) }
+    var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
+    event.values = [
+      "rolled_back": 1, "previous_greedy_pass1": previous.greedyPass1, "greedy_pass1": current.greedyPass1,
+    ]
+    try run.record(event)
+    FileHandleOutput.standardError(
+      String(
+        format:
+          "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy\n",
+        round, 100 * previous.greedyPass1, 100 * current.greedyPass1, round - 1))
   }
 
   /// Whether the spec's objectives need a stage at all (GRPO and RFT need no teacher).

@@ -85,6 +85,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   /// policy shared by every arm of an experiment). Relative paths are relative to the working
   /// directory.
   public var basePolicy: String?
+  /// Guard against collapse: when held-out greedy pass@1 of a round's new policy falls more
+  /// than this below the previous round's, the new policy is replaced by the previous one.
+  /// 1 disables the guard.
+  public var rollbackMargin: Double = 0.1
   public var name: String = "pipeline"
   public var seed: UInt64 = 1
   public var rounds: Int = 3
@@ -99,7 +103,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public init() {}
 
   static let tables: Set<String> = [
-    "base", "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
+    "base", "guard", "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
   ]
 
   /// Parses and validates a spec file. Errors name the file, the line and the key.
@@ -117,6 +121,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.seed = UInt64(try r.int("seed", default: 1, in: 0...Int.max))
     s.rounds = try r.int("rounds", default: 3, in: 0...1000)
     s.basePolicy = try r.string("base.policy", default: nil)
+    s.rollbackMargin = try r.double("guard.rollback_margin", default: 0.1, in: 0...1)
 
     let preset = try r.string("model.preset", default: "small") ?? "small"
     guard let base = ModelConfig.presets[preset] else {

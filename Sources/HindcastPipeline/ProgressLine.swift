@@ -50,3 +50,10 @@ public final class ProgressLine {
       ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
   }
 }
+
+/// Writes a diagnostic line to standard error.
+enum FileHandleOutput {
+  static func standardError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+  }
+}

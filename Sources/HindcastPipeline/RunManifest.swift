@@ -30,12 +30,15 @@ public struct RunManifest: Codable, Sendable, Equatable {
   /// Policy checkpoint (`policy/round-NNNN`) to the content hash of the memory snapshot that was
   /// current when it was distilled (written by the memory stage of the round before).
   public var memorySnapshots: [String: String] = [:]
+  /// Rounds whose distilled policy the collapse guard replaced by the previous round's policy.
+  public var rollbacks: [Int] = []
 
   enum CodingKeys: String, CodingKey {
     case format, version, units
     case specSHA256 = "spec_sha256"
     case shardCounts = "shard_counts"
     case memorySnapshots = "memory_snapshots"
+    case rollbacks
   }
 
   public init(specSHA256: String) { self.specSHA256 = specSHA256 }
@@ -48,6 +51,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     units = try c.decode([String: Unit].self, forKey: .units)
     shardCounts = try c.decode([String: Int].self, forKey: .shardCounts)
     memorySnapshots = try c.decodeIfPresent([String: String].self, forKey: .memorySnapshots) ?? [:]
+    rollbacks = try c.decodeIfPresent([Int].self, forKey: .rollbacks) ?? []
   }
 
   public static func unitKey(round: Int, stage: StageName, shard: Int) -> String {

@@ -1,0 +1,45 @@
+import Foundation
+import HindcastModel
+import Logging
+import Testing
+
+@testable import HindcastPipeline
+
+@Suite struct CollapseGuardTests {
+  func summary(_ round: Int, _ greedy: Double) -> EvalSummary {
+    EvalSummary(
+      round: round, family: "arith", tasks: 100, greedyPass1: greedy, sampledPass1: greedy, passAtK: greedy,
+      samples: 1,
+      greedyStandardError: 0.01)
+  }
+
+  @Test func aLargeDropRestoresThePreviousPolicyOnce() throws {
+    let directory = try BinaryRunner.temporaryDirectory("guard")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try (TinySpec.text + "\n[guard]\nrollback_margin = 0.1\n").write(
+      toFile: directory + "/spec.toml", atomically: true, encoding: .utf8)
+    let run = try Run(
+      directory: directory + "/run", specPath: directory + "/spec.toml", logger: Logger(label: "test"))
+    let runner = try PipelineRunner(run: run)
+    let store = PolicyStore(run: run)
+    let base = try Transformer(config: run.spec.model.config, seed: 1)
+    let distilled = try Transformer(config: run.spec.model.config, seed: 2)
+    try store.save(base, round: 0)
+    try store.save(distilled, round: 1)
+
+    // A drop within the margin keeps the new policy.
+    try runner.guardAgainstCollapse(round: 1, previous: summary(0, 0.30), current: summary(1, 0.25))
+    #expect(try store.load(round: 1).parameters == distilled.parameters)
+    #expect(try run.manifest().rollbacks.isEmpty)
+
+    // A drop beyond it restores the previous policy and records the rollback, once.
+    try runner.guardAgainstCollapse(round: 1, previous: summary(0, 0.30), current: summary(1, 0.15))
+    #expect(try store.load(round: 1).parameters == base.parameters)
+    #expect(try run.manifest().rollbacks == [1])
+    try runner.guardAgainstCollapse(round: 1, previous: summary(0, 0.30), current: summary(1, 0.15))
+    #expect(try run.manifest().rollbacks == [1])
+    let metrics = String(
+      decoding: FileManager.default.contents(atPath: run.layout.metrics) ?? Data(), as: UTF8.self)
+    #expect(metrics.contains("\"rolled_back\":1"))
+  }
+}
