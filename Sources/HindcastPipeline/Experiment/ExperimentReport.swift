@@ -124,7 +124,11 @@ public enum ExperimentReport {
       let calls = result.callsToTarget(arm)
       let speedup = result.speedup(arm).map { String(format: "%.2f×", $0) } ?? (calls == 0 ? "base" : "–")
       let reach = result.target == nil ? "–" : calls.map { count($0) } ?? "not reached"
-      let guardText = arm.collapsed(margin: spec.collapseMargin) ? "**collapse**" : "ok"
+      let rolledBack = Set(arm.runs.flatMap(\.rollbacks)).sorted()
+      var guardText = arm.collapsed(margin: spec.collapseMargin) ? "**collapse**" : "ok"
+      if !rolledBack.isEmpty {
+        guardText += "; rolled back at round " + rolledBack.map(String.init).joined(separator: ", ")
+      }
       let runs =
         arm.completeRuns == arm.runs.count
         ? "\(arm.runs.count)" : "\(arm.completeRuns)/\(arm.runs.count) done"

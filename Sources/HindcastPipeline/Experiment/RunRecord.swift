@@ -45,6 +45,8 @@ public struct RunRecord: Sendable {
   public var evalWallSeconds: Double
   /// Metrics lines that could not be read (torn writes).
   public var skippedMetricsLines: Int
+  /// Rounds whose distilled policy the run's collapse guard rolled back (from its manifest).
+  public var rollbacks: [Int] = []
 
   public var isComplete: Bool { evals.count == rounds + 1 }
 
@@ -103,6 +105,7 @@ public struct RunRecord: Sendable {
       evals: evals,
       ledger: Array(repeating: LedgerTotals(), count: spec.rounds), distillMeanLoss: [:], evalWallSeconds: 0,
       skippedMetricsLines: 0)
+    record.rollbacks = try RunManifest.read(path: layout.manifest)?.rollbacks ?? []
     guard FileManager.default.fileExists(atPath: layout.metrics) else { return record }
     let contents = try MetricsLog.read(MetricsEvent.self, from: layout.metrics)
     record.skippedMetricsLines = contents.skipped.count
