@@ -113,12 +113,14 @@ public struct PretrainStage {
     var ownSeconds = 0.0
     for step in 0..<p.steps {
       let refresh =
-        step == ownFrom || (p.ownMistakesEvery > 0 && step > ownFrom && (step - ownFrom) % p.ownMistakesEvery == 0)
+        step == ownFrom
+        || (p.ownMistakesEvery > 0 && step > ownFrom && (step - ownFrom) % p.ownMistakesEvery == 0)
       if refresh && p.revisionFraction > 0 && p.ownFraction > 0 && p.ownMistakesTasks > 0 {
         let began = Date()
         let start = (ownRefreshes * p.ownMistakesTasks) % corpus.count
         let slice = (0..<min(p.ownMistakesTasks, corpus.count)).map { corpus[(start + $0) % corpus.count] }
-        let fresh = try ownMistakes(model: model, tasks: slice, builder: builder, seed: rng.next()).filter(fits)
+        let fresh = try ownMistakes(model: model, tasks: slice, builder: builder, seed: rng.next()).filter(
+          fits)
         if !fresh.isEmpty { own = fresh }
         ownRefreshes += 1
         ownSeconds += Date().timeIntervalSince(began)
