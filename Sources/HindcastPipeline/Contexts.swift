@@ -8,14 +8,33 @@ import HindcastModel
 ///
 /// A teacher context that would not leave `reserve` tokens for the answer inside the model's
 /// context is shortened: notes go first, then the critique, then the feedback is cut.
+///
+/// Answer alignment (`alignsAnswer`, on by default): student and teacher contexts are left-padded
+/// with `<pad>` to exactly `answerPosition` tokens, so the solution always occupies the same
+/// absolute positions. The model has learned absolute position embeddings; with unaligned
+/// contexts a direct answer sits at positions ~8-40 and a revision answer at ~100-170, the skill
+/// has to be learned twice and the feedback try is worse than a plain resample
+/// (docs/base-policy.md). A student prompt longer than `answerPosition` is left as it is.
 public struct ContextBuilder: Sendable {
   public let contextLength: Int
   /// Tokens kept free for the answer.
   public let reserve: Int
+  /// Whether contexts are left-padded so the answer starts at `answerPosition`.
+  public let alignsAnswer: Bool
 
-  public init(contextLength: Int, reserve: Int) {
+  public init(contextLength: Int, reserve: Int, alignsAnswer: Bool = true) {
     self.contextLength = contextLength
     self.reserve = reserve
+    self.alignsAnswer = alignsAnswer
+  }
+
+  /// The length of every aligned prompt: the position of the answer's first token.
+  public var answerPosition: Int { max(1, contextLength - reserve) }
+
+  /// `prompt` left-padded with `<pad>` to `answerPosition` tokens when aligning.
+  func aligned(_ prompt: [Int32]) -> [Int32] {
+    guard alignsAnswer, prompt.count < answerPosition else { return prompt }
+    return [Int32](repeating: Tokenizer.Special.pad.rawValue, count: answerPosition - prompt.count) + prompt
   }
 
   /// The privileged information a teacher sees about one attempt.
@@ -34,7 +53,7 @@ public struct ContextBuilder: Sendable {
   }
 
   public func student(task: String) -> [Int32] {
-    Tokenizer.encode(segments: [(.task, task)]) + [Tokenizer.Special.answer.rawValue]
+    aligned(Tokenizer.encode(segments: [(.task, task)]) + [Tokenizer.Special.answer.rawValue])
   }
 
   /// The teacher context and the notes that actually fit (a prefix of `hindsight.notes`).
@@ -51,7 +70,7 @@ public struct ContextBuilder: Sendable {
       for note in notes { segments.append((.note, note)) }
       let tokens = Tokenizer.encode(segments: segments) + [Tokenizer.Special.answer.rawValue]
       if tokens.count <= limit || (notes.isEmpty && critique == nil && feedback.isEmpty) {
-        return (Array(tokens.suffix(max(limit, 1))), notes.count)
+        return (aligned(Array(tokens.suffix(max(limit, 1)))), notes.count)
       }
       if !notes.isEmpty {
         notes.removeLast()

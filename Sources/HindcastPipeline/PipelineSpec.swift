@@ -41,8 +41,18 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var batch: Int = 32
     public var learningRate: Double = 2e-3
     public var warmup: Int = 50
-    public var revisionFraction: Double = 0.5
+    public var revisionFraction: Double = 0.75
     public var corpusTasks: Int = 4000
+    /// Concatenate examples into sequences of the model's context (see `PretrainStage`).
+    public var pack: Bool = false
+    /// When the own-mistake revisions start, as a fraction of `steps`.
+    public var ownMistakesFrom: Double = 1.0 / 3.0
+    /// Steps between refreshes of the own-mistake revisions (0: built once).
+    public var ownMistakesEvery: Int = 100
+    /// Corpus tasks sampled (temperature 1) per refresh.
+    public var ownMistakesTasks: Int = 512
+    /// Probability that a revision example is an own mistake, once there are any.
+    public var ownFraction: Double = 0.5
   }
 
   public struct Rollout: Codable, Sendable, Equatable {
@@ -154,8 +164,13 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.batch = try r.int("pretrain.batch", default: 32, in: 1...4096)
     s.pretrain.learningRate = try r.double("pretrain.lr", default: 2e-3, in: 1e-7...1)
     s.pretrain.warmup = try r.int("pretrain.warmup", default: 50, in: 0...1_000_000)
-    s.pretrain.revisionFraction = try r.double("pretrain.revision_fraction", default: 0.5, in: 0...1)
+    s.pretrain.revisionFraction = try r.double("pretrain.revision_fraction", default: 0.75, in: 0...1)
     s.pretrain.corpusTasks = try r.int("pretrain.corpus_tasks", default: 4000, in: 1...10_000_000)
+    s.pretrain.pack = try r.bool("pretrain.pack", default: false)
+    s.pretrain.ownMistakesFrom = try r.double("pretrain.own_mistakes_from", default: 1.0 / 3.0, in: 0...1)
+    s.pretrain.ownMistakesEvery = try r.int("pretrain.own_mistakes_every", default: 100, in: 0...10_000_000)
+    s.pretrain.ownMistakesTasks = try r.int("pretrain.own_mistakes_tasks", default: 512, in: 0...1_000_000)
+    s.pretrain.ownFraction = try r.double("pretrain.own_fraction", default: 0.5, in: 0...1)
 
     s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
     s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)

@@ -9,10 +9,20 @@ import HindcastTraining
 ///
 /// The corpus mixes direct examples (`<task>T<answer>SOLUTION<end>`) with revision examples
 /// (`<task>T<attempt>FLAWED<feedback>F<critique>C<answer>SOLUTION<end>`), so the model learns to
-/// use feedback in context. Revisions start from the family's synthetic flaws; after two thirds
-/// of the steps the model's own failed attempts on corpus tasks are added as revision examples
-/// (FEASIBILITY.md: revisions built from the policy's own mistakes make a stronger teacher). The
-/// loss covers only the solution tokens. Training is deterministic from the run seed.
+/// use feedback in context. The loss covers only the solution tokens. Training is deterministic
+/// from the run seed. `docs/base-policy.md` records the variants measured for this recipe.
+///
+/// - Contexts are answer-aligned (`ContextBuilder.alignsAnswer`): the solution of a direct and
+///   of a revision example sits at the same absolute positions, so the model (learned position
+///   embeddings) learns the skill once and can use it behind feedback. Examples of both kinds mix
+///   within a batch.
+/// - Packing (`pretrain.pack`, default off; measured worse): each training sequence concatenates
+///   examples up to the model's context; `pretrain.batch` counts packed sequences then.
+/// - Revisions start from the family's synthetic flaws. From `own_mistakes_from` (a fraction of
+///   the steps) on, the model's own failed attempts (temperature 1) at `own_mistakes_tasks` corpus
+///   tasks become revision examples, refreshed every `own_mistakes_every` steps on fresh tasks
+///   (FEASIBILITY.md: revisions from the policy's own mistakes make a stronger teacher); a
+///   revision draw then takes an own mistake with probability `own_fraction`.
 public struct PretrainStage {
   public let run: Run
   public let tasks: TaskSource
@@ -34,6 +44,32 @@ public struct PretrainStage {
     return .supervised(prompt: prompt, completion: ContextBuilder.completion(task.canonical))
   }
 
+  /// Concatenates examples from `draw` into one sequence of at most `length` tokens, shifting
+  /// each example's loss terms to its place. The first example is always taken (callers keep
+  /// every example within `length`); after that, up to `misses` drawn examples that do not fit
+  /// are skipped before the pack is closed.
+  static func pack(length: Int, misses: Int = 3, draw: () -> TrainingSequence) -> TrainingSequence {
+    var tokens: [Int32] = []
+    var terms: [TokenTerm] = []
+    var missed = 0
+    while missed <= misses {
+      let example = draw()
+      if !tokens.isEmpty && tokens.count + example.tokens.count > length {
+        missed += 1
+        continue
+      }
+      let offset = tokens.count
+      tokens += example.tokens
+      terms += example.terms.map { term in
+        var shifted = term
+        shifted.position += offset
+        return shifted
+      }
+      if tokens.count >= length { break }
+    }
+    return TrainingSequence(tokens: tokens, terms: terms)
+  }
+
   public func execute() throws {
     let store = PolicyStore(run: run)
     if try store.exists(round: 0) { return }
@@ -44,14 +80,15 @@ public struct PretrainStage {
     let seed = SeedDerivation.derive(spec.seed, [0x7072_6574_7261_696E])
     var rng = SeededRandom(seed: seed)
     let model = try Transformer(config: spec.model.config, seed: rng.next())
-    let builder = ContextBuilder(contextLength: model.config.contextLength, reserve: spec.rollout.maxTokens)
+    let contextLength = model.config.contextLength
+    let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
     let corpus = try tasks.pretraining(count: p.corpusTasks)
-    let fits = { (s: TrainingSequence) in s.tokens.count <= model.config.contextLength }
+    let fits = { (s: TrainingSequence) in s.tokens.count <= contextLength }
     let direct = corpus.map {
       TrainingSequence.supervised(
         prompt: builder.student(task: $0.prompt), completion: ContextBuilder.completion($0.canonical))
     }.filter(fits)
-    var revisions = corpus.map { task in
+    let synthetic = corpus.map { task in
       Self.revision(
         task: task, attempt: family.flaw(solution: task.canonical, task: task, rng: &rng), family: family,
         builder: builder)
@@ -59,28 +96,53 @@ public struct PretrainStage {
     guard !direct.isEmpty else {
       throw HindcastError(
         .invalidConfig,
-        "no pretraining example fits the model's context of \(model.config.contextLength) tokens",
+        "no pretraining example fits the model's context of \(contextLength) tokens",
         location: run.layout.spec, hint: "raise model.context or lower tasks.difficulty")
     }
+    var own: [TrainingSequence] = []
     let schedule = LearningRateSchedule(
       peakLearningRate: p.learningRate, warmupSteps: min(p.warmup, p.steps), totalSteps: max(1, p.steps),
       finalFraction: 0.1)
     var optimizer = try AdamW(config: AdamWConfig(weightDecay: 0.01), layout: model.layout)
-    let ownMistakesAt = p.steps * 2 / 3
+    let ownFrom = Int((Double(p.steps) * p.ownMistakesFrom).rounded())
     let progress = ProgressLine(
       label: "pretrain", total: p.steps, unit: "steps", plainEvery: max(1, p.steps / 20))
     var trained = 0
     var lastLoss = 0.0
+    var ownRefreshes = 0
+    var ownSeconds = 0.0
     for step in 0..<p.steps {
-      if step == ownMistakesAt && p.revisionFraction > 0 {
-        revisions += try ownMistakes(model: model, corpus: corpus, builder: builder, seed: rng.next()).filter(
+      let refresh =
+        step == ownFrom
+        || (p.ownMistakesEvery > 0 && step > ownFrom && (step - ownFrom) % p.ownMistakesEvery == 0)
+      if refresh && p.revisionFraction > 0 && p.ownFraction > 0 && p.ownMistakesTasks > 0 {
+        let began = Date()
+        let start = (ownRefreshes * p.ownMistakesTasks) % corpus.count
+        let slice = (0..<min(p.ownMistakesTasks, corpus.count)).map { corpus[(start + $0) % corpus.count] }
+        let fresh = try ownMistakes(model: model, tasks: slice, builder: builder, seed: rng.next()).filter(
           fits)
+        if !fresh.isEmpty { own = fresh }
+        ownRefreshes += 1
+        ownSeconds += Date().timeIntervalSince(began)
       }
-      // Whole batches are direct or revision examples, so short direct examples are not padded
-      // to the length of revision contexts.
-      let useRevision = !revisions.isEmpty && rng.nextUnitDouble() < p.revisionFraction
-      let pool = useRevision ? revisions : direct
-      var batch = (0..<p.batch).map { _ in pool[rng.nextInt(below: pool.count)] }
+      func drawRevision() -> TrainingSequence? {
+        if !own.isEmpty && (synthetic.isEmpty || rng.nextUnitDouble() < p.ownFraction) {
+          return own[rng.nextInt(below: own.count)]
+        }
+        return synthetic.isEmpty ? nil : synthetic[rng.nextInt(below: synthetic.count)]
+      }
+      func drawExample() -> TrainingSequence {
+        if rng.nextUnitDouble() < p.revisionFraction, let revision = drawRevision() { return revision }
+        return direct[rng.nextInt(below: direct.count)]
+      }
+      var batch: [TrainingSequence]
+      if p.pack {
+        batch = (0..<p.batch).map { _ in Self.pack(length: contextLength, draw: drawExample) }
+      } else {
+        // Aligned contexts (`ContextBuilder.alignsAnswer`) make direct and revision examples
+        // about equally long, so they mix within a batch.
+        batch = (0..<p.batch).map { _ in drawExample() }
+      }
       let terms = batch.reduce(0) { $0 + $1.terms.count }
       for b in batch.indices {
         for t in batch[b].terms.indices { batch[b].terms[t].weight = 1 / Float(max(1, terms)) }
@@ -98,17 +160,19 @@ public struct PretrainStage {
     try store.save(model, round: 0)
     var event = MetricsEvent(stage: "pretrain", round: 0, worker: run.worker.index)
     event.trainingTokens = trained
-    event.records = direct.count + revisions.count
+    event.records = direct.count + synthetic.count + own.count
     event.wallSeconds = Date().timeIntervalSince(started)
-    event.values = ["final_loss": lastLoss, "parameters": Double(model.layout.totalCount)]
+    event.values = [
+      "final_loss": lastLoss, "parameters": Double(model.layout.totalCount),
+      "own_mistakes_last": Double(own.count), "own_mistakes_seconds": ownSeconds,
+    ]
     try run.record(event)
   }
 
-  /// Revision examples from the model's own failed attempts at corpus tasks (temperature 1).
-  func ownMistakes(model: Transformer, corpus: [TaskRecord], builder: ContextBuilder, seed: UInt64) throws
-    -> [TrainingSequence]
+  /// Revision examples from the model's own failed attempts at `tasks` (temperature 1).
+  func ownMistakes(model: Transformer, tasks sample: [TaskRecord], builder: ContextBuilder, seed: UInt64)
+    throws -> [TrainingSequence]
   {
-    let sample = Array(corpus.prefix(512))
     let settings = SamplingSettings(temperature: 1, maxNewTokens: run.spec.rollout.maxTokens)
     let seeds = sample.indices.map { SeedDerivation.derive(seed, [UInt64($0)]) }
     let generations = try Sampler.generate(
