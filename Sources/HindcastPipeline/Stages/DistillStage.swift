@@ -19,10 +19,6 @@ public struct DistillStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   enum Objective: Int, CaseIterable { case sdpo, sft, rft, grpo }
 

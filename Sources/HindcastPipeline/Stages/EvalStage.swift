@@ -34,10 +34,6 @@ public struct EvalStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec

@@ -7,10 +7,6 @@ public struct FeedbackStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   public func execute(round: Int) throws {
     try run.requireComplete(round: round, stage: .rollout, for: .feedback)

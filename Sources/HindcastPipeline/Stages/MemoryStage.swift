@@ -37,10 +37,6 @@ public struct MemoryStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   public func execute(round: Int) throws {
     let key = RunManifest.stageKey(round: round, stage: .memory)

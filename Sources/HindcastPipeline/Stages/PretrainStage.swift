@@ -27,10 +27,6 @@ public struct PretrainStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   /// A revision example: the teacher context for a flawed attempt, then the canonical solution.
   static func revision(

@@ -18,11 +18,6 @@ public struct RewriteStage {
   public let tasks: TaskSource
   public let notes: NoteSource?
 
-  public init(run: Run, tasks: TaskSource, notes: NoteSource?) {
-    self.run = run
-    self.tasks = tasks
-    self.notes = notes
-  }
 
   /// `policy` samples the hindsight rewrites (the round's policy); `scorer` re-scores attempts
   /// (the frozen base or the round's policy, by the spec's teacher choice).

@@ -7,10 +7,6 @@ public struct RolloutStage {
   public let run: Run
   public let tasks: TaskSource
 
-  public init(run: Run, tasks: TaskSource) {
-    self.run = run
-    self.tasks = tasks
-  }
 
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec
