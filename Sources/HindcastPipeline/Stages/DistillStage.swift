@@ -56,12 +56,13 @@ public struct DistillStage {
         let prompt = builder.student(task: task.prompt)
         guard prompt.count + rollout.tokens.count <= contextLength else { continue }
         let start = prompt.count - 1
-        if d.sdpo > 0, let rewrite = rewriteById[rollout.id],
+        // Up to the first error: only attempts with an error the executor located, on the
+        // positions up to and including it (a passing attempt has nothing to correct, and the
+        // teacher never saw "passed" feedback in pretraining). All positions: every attempt.
+        let located = d.positions == .all ? rollout.tokens.count - 1 : (fb.passed ? nil : fb.firstErrorToken)
+        if d.sdpo > 0, let last = located, let rewrite = rewriteById[rollout.id],
           rewrite.teacherTopIds.count == rollout.tokens.count
         {
-          let last =
-            d.positions == .all || fb.passed
-            ? rollout.tokens.count - 1 : (fb.firstErrorToken ?? rollout.tokens.count - 1)
           let kind: DivergenceKind =
             d.divergence == .forwardKL ? .forwardKL : d.divergence == .reverseKL ? .reverseKL : .jsd
           let terms = (0...last).map { j in
