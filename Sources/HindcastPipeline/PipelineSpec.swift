@@ -78,7 +78,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var divergence: Divergence = .reverseKL
     public var teacher: Teacher = .base
     public var positions: PositionMask = .upToFirstError
-    public var learningRate: Double = 1e-4
+    public var learningRate: Double = 3e-5
     public var steps: Int = 8
     public var batch: Int = 64
     public var emaRate: Double = 0.05
@@ -193,7 +193,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.distill.divergence = try r.choice("distill.divergence", default: Divergence.reverseKL)
     s.distill.teacher = try r.choice("distill.teacher", default: Teacher.base)
     s.distill.positions = try r.choice("distill.positions", default: PositionMask.upToFirstError)
-    s.distill.learningRate = try r.double("distill.lr", default: 1e-4, in: 1e-8...1)
+    s.distill.learningRate = try r.double("distill.lr", default: 3e-5, in: 1e-8...1)
     s.distill.steps = try r.int("distill.steps", default: 8, in: 0...1_000_000)
     s.distill.batch = try r.int("distill.batch", default: 64, in: 1...65_536)
     s.distill.emaRate = try r.double("distill.ema_rate", default: 0.05, in: 0...1)
