@@ -33,16 +33,13 @@ enum InferenceKernels {
     return p * scale
   }
 
-  /// In place: x (n) = gelu(x), tanh approximation (as `GELU.forward`), with
-  /// tanh(z) = sign(z) (1 - e^{-2|z|}) / (1 + e^{-2|z|}).
+  /// In place: x (n) = gelu(x), tanh approximation (as `GELU.forward`), in the equivalent form
+  /// 0.5 v (1 + tanh(z)) = v / (1 + e^{-2z}).
   static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count {
       let v = x[i]
       let z = 0.797_884_56 * (v + 0.044715 * v * v * v)
-      let e = exp(-2 * abs(z))
-      let magnitude = (1 - e) / (1 + e)
-      let t = z < 0 ? -magnitude : magnitude
-      x[i] = 0.5 * v * (1 + t)
+      x[i] = v / (1 + exp(-2 * z))
     }
   }
 
