@@ -8,6 +8,11 @@ import HindcastSupport
 /// decoding sequence and chunks of waiting prompts (prefill), packed into one GEMM per layer; with a
 /// single row the projections use GEMV.
 ///
+/// Memory: each call allocates one cache of `2 x L x min(maxBatch, prompts) x C x capacity` floats,
+/// capacity = min(contextLength, longest prompt + maxNewTokens) (67 MB for the bench model at
+/// batch 32), plus scratch for 512 rows; the decode loop allocates nothing but its outputs.
+/// Not thread-safe: the model must not be used or changed by anyone else during the call.
+///
 /// Determinism contract: sequence `i` draws its random numbers only from its own generator,
 /// `SeededRandom(seed: seeds[i])`, exactly one `nextUnitDouble()` per non-greedy token. Its output
 /// therefore depends only on the model, its prompt, the settings and its seed, not on the other
