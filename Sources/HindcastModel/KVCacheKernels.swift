@@ -45,11 +45,27 @@ enum InferenceKernels {
 
   /// In place: row (valid) = softmax(row (valid)). Entries at and after `valid` are untouched.
   static func softmax(_ row: UnsafeMutablePointer<Float>, valid: Int) {
-    var maxValue = -Float.infinity
-    for i in 0..<valid { maxValue = max(maxValue, row[i]) }
+    let maxValue = maximum(row, count: valid)
     for i in 0..<valid { row[i] = exp(row[i] - maxValue) }
     let inverse = 1 / sum(row, count: valid)
     for i in 0..<valid { row[i] *= inverse }
+  }
+
+  /// Largest entry of x (n), -infinity when empty (NaN entries are skipped).
+  static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var partial = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    let raw = UnsafeRawPointer(x)
+    while i + 8 <= count {
+      partial = pointwiseMax(partial, raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+      i += 8
+    }
+    var result = partial.max()
+    while i < count {
+      result = Swift.max(result, x[i])
+      i += 1
+    }
+    return result
   }
 
   /// Sum of x (n) with eight running partial sums (vectorizes; the order differs from a plain loop).
