@@ -34,6 +34,9 @@ public final class KVCache {
   /// Maximum rows (tokens over all slots) of one incremental forward call (R >= S).
   public let rowCapacity: Int
   let layout: ParameterLayout
+  /// Positions per decode-attention GEMV: OpenBLAS threads a GEMV of 9216 or more elements,
+  /// which for these small products costs more than it saves.
+  let attentionBlockRows: Int
 
   let keys: FloatBuffer  // (L, S, A, capacity, D)
   let values: FloatBuffer  // (L, S, A, capacity, D)
@@ -61,7 +64,14 @@ public final class KVCache {
   /// Allocates a cache for `slots` sequences of up to `capacity` positions each.
   /// `rowCapacity` bounds the rows of one call (prefill is chunked to it); it is raised to
   /// `slots` if smaller.
-  public init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int = 512) throws {
+  public convenience init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int = 512) throws {
+    try self.init(
+      config: config, slots: slots, capacity: capacity, rowCapacity: rowCapacity,
+      attentionBlockRows: max(1, 8192 / max(1, config.headWidth)))
+  }
+
+  /// `attentionBlockRows` is exposed for tests, which use small blocks.
+  init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int, attentionBlockRows: Int) throws {
     try config.validate()
     guard slots >= 1 else {
       throw HindcastError(.invalidInput, "a KV cache needs at least one slot; got \(slots)")
@@ -76,6 +86,7 @@ public final class KVCache {
     }
     self.config = config
     layout = ParameterLayout(config: config)
+    self.attentionBlockRows = max(1, attentionBlockRows)
     slotCount = slots
     self.capacity = capacity
     self.rowCapacity = max(rowCapacity, slots)
@@ -294,9 +305,25 @@ public final class KVCache {
         let out = attended.pointer + first * c + head * d  // (count, D), row stride C
         let sc = scores.pointer
         if count == 1 {
-          Gemm.multiplyVector(.normal, rows: total, cols: d, alpha: scale, a: k, lda: d, x: q, y: sc)
+          // GEMV in blocks of positions small enough that OpenBLAS runs them on the calling
+          // thread: waking its workers costs more than these products.
+          var first = 0
+          while first < total {
+            let rows = min(attentionBlockRows, total - first)
+            Gemm.multiplyVector(
+              .normal, rows: rows, cols: d, alpha: scale, a: k + first * d, lda: d, x: q, y: sc + first)
+            first += rows
+          }
           InferenceKernels.softmax(sc, valid: total)
-          Gemm.multiplyVector(.transposed, rows: total, cols: d, a: vv, lda: d, x: sc, y: out)
+          first = 0
+          while first < total {
+            let rows = min(attentionBlockRows, total - first)
+            Gemm.multiplyVector(
+              .transposed, rows: rows, cols: d, a: vv + first * d, lda: d, x: sc + first,
+              beta: first == 0 ? 0 : 1,
+              y: out)
+            first += rows
+          }
         } else {
           // scores (count, total) = scale * Q K^T; row i sees positions 0...start+i.
           Gemm.multiply(
