@@ -34,6 +34,9 @@ public final class KVCache {
   /// Maximum rows (tokens over all slots) of one incremental forward call (R >= S).
   public let rowCapacity: Int
   let layout: ParameterLayout
+  /// Positions per decode-attention GEMV: OpenBLAS threads a GEMV of 9216 or more elements,
+  /// which for these small products costs more than it saves.
+  let attentionBlockRows: Int
 
   let keys: FloatBuffer  // (L, S, A, capacity, D)
   let values: FloatBuffer  // (L, S, A, capacity, D)
@@ -46,7 +49,6 @@ public final class KVCache {
   let attended: FloatBuffer  // (R, C) attention output before the projection
   let qkv: FloatBuffer  // (R, 3C)
   let hidden: FloatBuffer  // (R, H) MLP hidden activations
-  let mean: FloatBuffer, rstd: FloatBuffer  // (R) LayerNorm statistics (unused afterwards)
   let scores: FloatBuffer  // (R, capacity) attention scores of one head of one segment
   /// Logits of the last token of each segment of the latest call. (S, V)
   let logits: FloatBuffer
@@ -62,7 +64,14 @@ public final class KVCache {
   /// Allocates a cache for `slots` sequences of up to `capacity` positions each.
   /// `rowCapacity` bounds the rows of one call (prefill is chunked to it); it is raised to
   /// `slots` if smaller.
-  public init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int = 512) throws {
+  public convenience init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int = 512) throws {
+    try self.init(
+      config: config, slots: slots, capacity: capacity, rowCapacity: rowCapacity,
+      attentionBlockRows: max(1, 8192 / max(1, config.headWidth)))
+  }
+
+  /// `attentionBlockRows` is exposed for tests, which use small blocks.
+  init(config: ModelConfig, slots: Int, capacity: Int, rowCapacity: Int, attentionBlockRows: Int) throws {
     try config.validate()
     guard slots >= 1 else {
       throw HindcastError(.invalidInput, "a KV cache needs at least one slot; got \(slots)")
@@ -77,6 +86,7 @@ public final class KVCache {
     }
     self.config = config
     layout = ParameterLayout(config: config)
+    self.attentionBlockRows = max(1, attentionBlockRows)
     slotCount = slots
     self.capacity = capacity
     self.rowCapacity = max(rowCapacity, slots)
@@ -93,8 +103,6 @@ public final class KVCache {
     attended = FloatBuffer(count: r * c)
     qkv = FloatBuffer(count: r * 3 * c)
     hidden = FloatBuffer(count: r * h)
-    mean = FloatBuffer(count: r)
-    rstd = FloatBuffer(count: r)
     scores = FloatBuffer(count: r * capacity)
     logits = FloatBuffer(count: slots * v)
     segmentSlot = .allocate(capacity: slots)
@@ -231,10 +239,7 @@ public final class KVCache {
       }
     }
     for (l, w) in layout.blocks.enumerated() {
-      LayerNorm.forward(
-        out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, x: stream.pointer,
-        weight: p + w.ln1Weight,
-        bias: p + w.ln1Bias, rows: n, width: c)
+      layerNorm(rows: n, weight: p + w.ln1Weight, bias: p + w.ln1Bias)
       Self.linear(
         y: qkv.pointer, x: normed.pointer, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n, inputs: c,
         outputs: 3 * c, accumulate: false)
@@ -242,14 +247,11 @@ public final class KVCache {
       Self.linear(
         y: stream.pointer, x: attended.pointer, weight: p + w.projWeight, bias: p + w.projBias, rows: n,
         inputs: c, outputs: c, accumulate: true)
-      LayerNorm.forward(
-        out: normed.pointer, mean: mean.pointer, rstd: rstd.pointer, x: stream.pointer,
-        weight: p + w.ln2Weight,
-        bias: p + w.ln2Bias, rows: n, width: c)
+      layerNorm(rows: n, weight: p + w.ln2Weight, bias: p + w.ln2Bias)
       Self.linear(
         y: hidden.pointer, x: normed.pointer, weight: p + w.fcWeight, bias: p + w.fcBias, rows: n, inputs: c,
         outputs: h, accumulate: false)
-      GELU.forward(out: hidden.pointer, x: hidden.pointer, count: n * h)
+      InferenceKernels.gelu(hidden.pointer, count: n * h)
       Self.linear(
         y: stream.pointer, x: hidden.pointer, weight: p + w.fcProjWeight, bias: p + w.fcProjBias, rows: n,
         inputs: h, outputs: c, accumulate: true)
@@ -258,9 +260,9 @@ public final class KVCache {
     // projection: logits (segments, V) = normed wte^T.
     for s in 0..<segments {
       let last = segmentFirstRow[s] + segmentCount[s] - 1
-      LayerNorm.forward(
-        out: normed.pointer + s * c, mean: mean.pointer, rstd: rstd.pointer, x: stream.pointer + last * c,
-        weight: p + layout.lnfWeight, bias: p + layout.lnfBias, rows: 1, width: c)
+      InferenceKernels.layerNorm(
+        out: normed.pointer + s * c, x: stream.pointer + last * c, weight: p + layout.lnfWeight,
+        bias: p + layout.lnfBias, width: c, epsilon: LayerNorm.epsilon)
     }
     if segments == 1 {
       Gemm.multiplyVector(
@@ -303,19 +305,49 @@ public final class KVCache {
         let out = attended.pointer + first * c + head * d  // (count, D), row stride C
         let sc = scores.pointer
         if count == 1 {
-          Gemm.multiplyVector(.normal, rows: total, cols: d, alpha: scale, a: k, lda: d, x: q, y: sc)
-          Softmax.inPlace(sc, valid: total, count: total)
-          Gemm.multiplyVector(.transposed, rows: total, cols: d, a: vv, lda: d, x: sc, y: out)
+          // GEMV in blocks of positions small enough that OpenBLAS runs them on the calling
+          // thread: waking its workers costs more than these products.
+          var first = 0
+          while first < total {
+            let rows = min(attentionBlockRows, total - first)
+            Gemm.multiplyVector(
+              .normal, rows: rows, cols: d, alpha: scale, a: k + first * d, lda: d, x: q, y: sc + first)
+            first += rows
+          }
+          InferenceKernels.softmax(sc, valid: total)
+          first = 0
+          while first < total {
+            let rows = min(attentionBlockRows, total - first)
+            Gemm.multiplyVector(
+              .transposed, rows: rows, cols: d, a: vv + first * d, lda: d, x: sc + first,
+              beta: first == 0 ? 0 : 1,
+              y: out)
+            first += rows
+          }
         } else {
           // scores (count, total) = scale * Q K^T; row i sees positions 0...start+i.
           Gemm.multiply(
             .normal, .transposed, m: count, n: total, k: d, alpha: scale, a: q, lda: 3 * c, b: k, ldb: d,
             c: sc, ldc: total)
-          for i in 0..<count { Softmax.inPlace(sc + i * total, valid: start + i + 1, count: total) }
+          for i in 0..<count {
+            let row = sc + i * total
+            InferenceKernels.softmax(row, valid: start + i + 1)
+            (row + start + i + 1).update(repeating: 0, count: count - i - 1)
+          }
           Gemm.multiply(
             .normal, .normal, m: count, n: d, k: total, a: sc, lda: total, b: vv, ldb: d, c: out, ldc: c)
         }
       }
+    }
+  }
+
+  /// normed (rows, C) = LayerNorm(stream (rows, C)).
+  private func layerNorm(rows: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+    let c = config.width
+    for r in 0..<rows {
+      InferenceKernels.layerNorm(
+        out: normed.pointer + r * c, x: stream.pointer + r * c, weight: weight, bias: bias, width: c,
+        epsilon: LayerNorm.epsilon)
     }
   }
 

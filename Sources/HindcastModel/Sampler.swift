@@ -8,6 +8,11 @@ import HindcastSupport
 /// decoding sequence and chunks of waiting prompts (prefill), packed into one GEMM per layer; with a
 /// single row the projections use GEMV.
 ///
+/// Memory: each call allocates one cache of `2 x L x min(maxBatch, prompts) x C x capacity` floats,
+/// capacity = min(contextLength, longest prompt + maxNewTokens) (67 MB for the bench model at
+/// batch 32), plus scratch for 512 rows; the decode loop allocates nothing but its outputs.
+/// Not thread-safe: the model must not be used or changed by anyone else during the call.
+///
 /// Determinism contract: sequence `i` draws its random numbers only from its own generator,
 /// `SeededRandom(seed: seeds[i])`, exactly one `nextUnitDouble()` per non-greedy token. Its output
 /// therefore depends only on the model, its prompt, the settings and its seed, not on the other
@@ -19,8 +24,8 @@ import HindcastSupport
 public enum Sampler {
   /// Default number of sequences decoded at once.
   public static let defaultMaxBatch = 32
-  /// Rows (prompt tokens) of one prefill call; longer prefills are chunked.
-  static let prefillRows = 512
+  /// Default rows (tokens over all sequences) of one forward call; longer prefills are chunked.
+  static let defaultPrefillRows = 512
 
   /// Generates one continuation per prompt, seeding sequence `i` with
   /// `SeedDerivation.derive(rng.next(), [i])`: the caller's generator advances by exactly one
@@ -46,6 +51,17 @@ public enum Sampler {
     model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64],
     maxBatch: Int = defaultMaxBatch
   ) throws -> [Generation] {
+    try generate(
+      model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch,
+      prefillRows: defaultPrefillRows)
+  }
+
+  /// `generate` with a chosen bound on the rows of one forward call (tests use small bounds to
+  /// exercise chunked prefill).
+  static func generate(
+    model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
+    prefillRows: Int
+  ) throws -> [Generation] {
     try settings.validate(vocabSize: model.config.vocabSize)
     guard seeds.count == prompts.count else {
       throw HindcastError(.invalidInput, "got \(seeds.count) seeds for \(prompts.count) prompts")
@@ -56,7 +72,8 @@ public enum Sampler {
     try validate(prompts: prompts, config: model.config)
     if prompts.isEmpty { return [] }
     let run = try GenerationRun(
-      model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch)
+      model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch,
+      prefillRows: prefillRows)
     try run.execute()
     return run.results()
   }
@@ -110,7 +127,10 @@ final class GenerationRun {
   var slotFed: [Int]  // prompt tokens fed so far while prefilling
   let pendingTokens: UnsafeMutablePointer<Int32>  // (S) token to feed next while decoding
 
-  init(model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int)
+  init(
+    model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
+    prefillRows: Int
+  )
     throws
   {
     let config = model.config
@@ -122,7 +142,7 @@ final class GenerationRun {
     let capacity = min(config.contextLength, longest + settings.maxNewTokens)
     let promptTotal = prompts.reduce(0) { $0 + $1.count }
     cache = try KVCache(
-      config: config, slots: slots, capacity: capacity, rowCapacity: min(Sampler.prefillRows, promptTotal))
+      config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)))
     chooser = TokenChooser(vocab: config.vocabSize, settings: settings)
     promptTokens = prompts.flatMap { $0 }
     var starts = [0]

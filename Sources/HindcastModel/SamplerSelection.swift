@@ -53,19 +53,17 @@ final class TokenChooser {
       maxLogit = logits[i]
       best = i
     }
-    var sum: Float = 0
-    for i in 0..<vocab { sum += expf(logits[i] - maxLogit) }
-    let lse = maxLogit + logf(sum)
+    // probs (V) = exp(logits - max): the untempered weights, reused when temperature is 1.
+    for i in 0..<vocab { probs[i] = InferenceKernels.exp(logits[i] - maxLogit) }
+    let lse = maxLogit + logf(InferenceKernels.sum(probs, count: vocab))
     if settings.isGreedy {
       return Choice(token: Int32(best), logprob: logits[best] - lse, samplingLogprob: 0, logSumExp: lse)
     }
-    let inverseTemperature = 1 / settings.temperature
-    var total: Double = 0
-    for i in 0..<vocab {
-      let p = expf((logits[i] - maxLogit) * inverseTemperature)
-      probs[i] = p
-      total += Double(p)
+    if settings.temperature != 1 {
+      let inverseTemperature = 1 / settings.temperature
+      for i in 0..<vocab { probs[i] = InferenceKernels.exp((logits[i] - maxLogit) * inverseTemperature) }
     }
+    let total = Double(InferenceKernels.sum(probs, count: vocab))
     let token: Int
     let mass: Double
     if restricts {

@@ -1,7 +1,8 @@
 import Foundation
-import HindcastModel
 import HindcastSupport
 import Testing
+
+@testable import HindcastModel
 
 /// Cached, batched decoding against the uncached full forward pass, and the sampler's length,
 /// stop and determinism contracts.
@@ -14,11 +15,14 @@ import Testing
     zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
   }
 
-  @Test func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks() throws {
+  @Test(arguments: [64, 5])
+  func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks(attentionBlockRows: Int) throws {
     let model = try F.model()
     let v = model.config.vocabSize
-    // rowCapacity 4 forces prompts to be split over several calls.
-    let cache = try KVCache(config: model.config, slots: 3, capacity: 24, rowCapacity: 4)
+    // rowCapacity 4 forces prompts to be split over several calls; attention blocks of 5
+    // positions split the decode products.
+    let cache = try KVCache(
+      config: model.config, slots: 3, capacity: 24, rowCapacity: 4, attentionBlockRows: attentionBlockRows)
     var sequences: [[Int32]] = [[5, 9, 200, 17, 3], [40], (0..<11).map { Int32($0 * 13) }]
     var observed = try cache.append(
       model: model, sequences.enumerated().map { KVCache.Feed(slot: $0, tokens: $1) })
@@ -63,18 +67,22 @@ import Testing
     #expect(cache.length(ofSlot: 0) == 0)
   }
 
-  @Test func greedyBatchedGenerationFollowsTheFullForwardArgmax() throws {
+  /// Greedy generation with the full distribution returned at every step: each step's
+  /// distribution equals the uncached model's on the prefix, and the choice is its argmax.
+  static func checkGreedyAgainstFullForward(
+    prompts: [[Int32]], maxBatch: Int, prefillRows: Int, newTokens: Int
+  ) throws -> Int {
     let model = try F.model()
-    let prompts = F.prompts(5, lengths: 1...9, seed: 4)
     let v = model.config.vocabSize
-    let settings = SamplingSettings(temperature: 0, maxNewTokens: 10, stopTokens: [], returnTopK: v)
-    var rng = SeededRandom(seed: 1)
+    let settings = SamplingSettings(temperature: 0, maxNewTokens: newTokens, stopTokens: [], returnTopK: v)
     let generations = try Sampler.generate(
-      model: model, prompts: prompts, settings: settings, rng: &rng, maxBatch: 3)
+      model: model, prompts: prompts, settings: settings, seeds: prompts.indices.map { UInt64($0) },
+      maxBatch: maxBatch, prefillRows: prefillRows)
     var checkedChoices = 0
     for (prompt, generation) in zip(prompts, generations) {
-      #expect(generation.tokens.count == 10)
-      #expect(generation.finish == .length)
+      let expected = min(newTokens, model.config.contextLength - prompt.count)
+      #expect(generation.tokens.count == expected)
+      #expect(generation.finish == (expected == newTokens ? .length : .context))
       let reference = try F.referenceRows(model, prompt: prompt, generated: generation.tokens)
       let top = try #require(generation.topK)
       for (i, row) in reference.enumerated() {
@@ -90,11 +98,25 @@ import Testing
         #expect(worst < 1e-4, "position \(i): distribution differs by \(worst)")
         #expect(abs(Double(generation.logprobs[i]) - row[Int(generation.tokens[i])]) < 1e-4)
         #expect(generation.samplingLogprobs[i] == 0)
-        // Sorted descending.
         #expect(zip(top[i], top[i].dropFirst()).allSatisfy { $0.logprob >= $1.logprob })
       }
     }
-    #expect(checkedChoices > 40)
+    return checkedChoices
+  }
+
+  @Test func greedyBatchedGenerationFollowsTheFullForwardArgmax() throws {
+    // Five prompts in three slots: later prompts are prefilled while others decode.
+    let checked = try Self.checkGreedyAgainstFullForward(
+      prompts: F.prompts(5, lengths: 1...9, seed: 4), maxBatch: 3, prefillRows: 512, newTokens: 10)
+    #expect(checked > 40)
+  }
+
+  @Test func chunkedPrefillMixedWithDecodingFollowsTheFullForward() throws {
+    // Four rows per call: prompts are split over many calls that also carry decode rows, and
+    // long prompts run into the context limit.
+    let checked = try Self.checkGreedyAgainstFullForward(
+      prompts: F.prompts(6, lengths: 5...20, seed: 14), maxBatch: 3, prefillRows: 4, newTokens: 8)
+    #expect(checked > 25)
   }
 
   @Test func sampledLogprobsAreUntemperedAndSamplingLogprobsTruncated() throws {
