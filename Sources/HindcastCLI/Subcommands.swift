@@ -17,5 +17,6 @@ extension HindcastCommand {
     TasksCommand.self,
     CheckCommand.self,
     TrainLMCommand.self,
+    BenchCommand.self,
   ]
 }
