@@ -246,7 +246,8 @@ extension Transformer {
           name: name + " forward", .normal, .transposed, m: n, n: outputs, k: inputs, beta: bias ? 1 : 0,
           callsPerStep: calls),
         S(name: name + " dx", .normal, .normal, m: n, n: inputs, k: outputs, callsPerStep: calls),
-        S(name: name + " dW", .transposed, .normal, m: outputs, n: inputs, k: n, beta: 1, callsPerStep: calls),
+        S(
+          name: name + " dW", .transposed, .normal, m: outputs, n: inputs, k: n, beta: 1, callsPerStep: calls),
       ]
     }
     var plan: [S] = []
@@ -256,9 +257,15 @@ extension Transformer {
         name: "attn scores QK^T", .normal, .transposed, m: t, n: t, k: d, lda: 3 * c, ldb: 3 * c,
         callsPerStep: heads),
       S(name: "attn P V", .normal, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: c, callsPerStep: heads),
-      S(name: "attn dP = dY V^T", .normal, .transposed, m: t, n: t, k: d, lda: c, ldb: 3 * c, callsPerStep: heads),
-      S(name: "attn dV = P^T dY", .transposed, .normal, m: t, n: d, k: t, ldb: c, ldc: 3 * c, callsPerStep: heads),
-      S(name: "attn dQ = dS K", .normal, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: 3 * c, callsPerStep: heads),
+      S(
+        name: "attn dP = dY V^T", .normal, .transposed, m: t, n: t, k: d, lda: c, ldb: 3 * c,
+        callsPerStep: heads),
+      S(
+        name: "attn dV = P^T dY", .transposed, .normal, m: t, n: d, k: t, ldb: c, ldc: 3 * c,
+        callsPerStep: heads),
+      S(
+        name: "attn dQ = dS K", .normal, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: 3 * c,
+        callsPerStep: heads),
       S(
         name: "attn dK = dS^T Q", .transposed, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: 3 * c,
         callsPerStep: heads),

@@ -112,7 +112,8 @@ public enum TrainingBenchmark {
     return Result(
       batch: batch, length: length, steps: steps, tokensPerSecond: tokens / step, stepSeconds: step,
       forwardBackwardSeconds: forwardBackward, optimizerSeconds: max(0, step - forwardBackward),
-      gemmSeconds: gemm, gemmFraction: gemm / step, gemmFlopsPerStep: flops, effectiveGflops: flops / step / 1e9,
+      gemmSeconds: gemm, gemmFraction: gemm / step, gemmFlopsPerStep: flops,
+      effectiveGflops: flops / step / 1e9,
       modelGflops: config.trainingFlopsPerToken * tokens / step / 1e9, lastLoss: lastLoss)
   }
 

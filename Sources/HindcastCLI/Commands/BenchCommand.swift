@@ -43,7 +43,8 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Repetitions of each GEMM shape and decode measurement.")
   var repeats: Int = 5
 
-  @Option(name: .customLong("gemm-seconds"), help: "Minimum seconds of one timed batch of calls per GEMM shape.")
+  @Option(
+    name: .customLong("gemm-seconds"), help: "Minimum seconds of one timed batch of calls per GEMM shape.")
   var gemmSeconds: Double = 0.05
 
   @Option(
@@ -53,7 +54,9 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Prompt tokens per decoded sequence (default: min(64, context / 4)).")
   var prompt: Int?
 
-  @Option(name: .customLong("new-tokens"), help: "Generated tokens per decoded sequence (default: min(128, context / 2)).")
+  @Option(
+    name: .customLong("new-tokens"),
+    help: "Generated tokens per decoded sequence (default: min(128, context / 2)).")
   var newTokens: Int?
 
   @Option(help: "Run only these parts.", completion: .list(["gemm", "train", "decode"]))
@@ -70,7 +73,8 @@ struct BenchCommand: ParsableCommand {
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
     if parsedDecodeBatches == nil {
-      throw ValidationError("--decode-batches must be positive integers separated by commas; got '\(decodeBatches)'")
+      throw ValidationError(
+        "--decode-batches must be positive integers separated by commas; got '\(decodeBatches)'")
     }
     if let bad = only.first(where: { !["gemm", "train", "decode"].contains($0) }) {
       throw ValidationError("--only takes gemm, train or decode; got '\(bad)'")
@@ -85,13 +89,25 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     guard let config = ModelConfig.presets[model], let batches = parsedDecodeBatches else { return }
+    if let json {
+      // Fail before minutes of measuring, not after.
+      let parent = URL(fileURLWithPath: json).deletingLastPathComponent().path
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue
+      else {
+        throw HindcastError(
+          .missingFile, "the directory of --json does not exist", location: parent,
+          hint: "create it first or choose another path")
+      }
+    }
     let threadCount = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
     BLASThreads.set(threadCount)
     let parts = Set(only.isEmpty ? ["gemm", "train", "decode"] : only)
     let settings = BenchSettings(
       modelName: model, model: config, threads: threadCount, batch: batch,
       length: seq ?? min(256, config.contextLength), steps: steps, warmupSteps: warmup, repeats: repeats,
-      gemmSeconds: gemmSeconds, decodeBatches: batches, promptLength: prompt ?? min(64, config.contextLength / 4),
+      gemmSeconds: gemmSeconds, decodeBatches: batches,
+      promptLength: prompt ?? min(64, config.contextLength / 4),
       newTokens: newTokens ?? min(128, config.contextLength / 2), runGemm: parts.contains("gemm"),
       runTraining: parts.contains("train"), runDecode: parts.contains("decode"))
     let date = ISO8601DateFormatter().string(from: Date())
@@ -150,7 +166,9 @@ enum BenchTable {
     return out
   }
 
-  private static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+  private static func fixed(_ value: Double, _ digits: Int) -> String {
+    String(format: "%.\(digits)f", value)
+  }
 
   /// Columns padded to their widest cell; columns from `rightFrom` on are right-aligned.
   private static func align(_ rows: [[String]], rightFrom: Int) -> String {
