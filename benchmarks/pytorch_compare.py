@@ -162,6 +162,32 @@ def run_pytorch(args, model, round_index):
     return result
 
 
+def cpu_idle_fraction(seconds=2.0):
+    """Fraction of all CPUs' time spent idle over `seconds` (from /proc/stat; 1.0 elsewhere)."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1e-9)
+
+
+def wait_until_quiet(threshold, timeout):
+    """Polls until the machine is at least `threshold` idle (or `timeout` seconds pass); returns
+    the last idle fraction seen and the seconds waited."""
+    start = time.perf_counter()
+    while True:
+        idle = cpu_idle_fraction()
+        waited = time.perf_counter() - start
+        if idle >= threshold or waited >= timeout:
+            return idle, waited
+
+
 def run_hindcast(args, with_gemm):
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "bench.json")
@@ -201,6 +227,10 @@ def main():
     parser.add_argument("--manual-attention", action="store_true",
                         help="PyTorch attention as explicit masked softmax instead of SDPA (is_causal)")
     parser.add_argument("--json", help="write every round's figures and the medians here")
+    parser.add_argument("--quiet-idle", type=float, default=0.9,
+                        help="before each run wait until the CPUs are this idle (0 disables)")
+    parser.add_argument("--quiet-timeout", type=float, default=600,
+                        help="give up waiting for quiet after this many seconds (the run is then flagged)")
     args = parser.parse_args()
     if not os.path.exists(args.hindcast):
         sys.exit(f"no hindcast binary at {args.hindcast}; run: swift build -c release --product hindcast")
@@ -216,6 +246,9 @@ def main():
     for r in range(args.rounds):
         order = ["hindcast", "pytorch"] if r % 2 == 0 else ["pytorch", "hindcast"]
         for side in order:
+            idle, waited = (1.0, 0.0)
+            if args.quiet_idle > 0:
+                idle, waited = wait_until_quiet(args.quiet_idle, args.quiet_timeout)
             start = time.perf_counter()
             if side == "hindcast":
                 result = run_hindcast(args, with_gemm=(r == 0))
@@ -223,11 +256,14 @@ def main():
                     print(result["table"], file=sys.stderr)
             else:
                 result = run_pytorch(args, model, r)
+            result["idle_before"] = idle
+            result["load_average"] = os.getloadavg()[0]
             rounds[side].append(result)
             summary = ", ".join(
                 f"{key} {value['tokens_per_second' if key == 'training' else 'decode_tokens_per_second']:,.0f} tok/s"
                 for key, value in result.items() if key.startswith(("training", "decode_")))
-            print(f"round {r + 1}/{args.rounds} {side}: {summary} ({time.perf_counter() - start:.0f} s)",
+            print(f"round {r + 1}/{args.rounds} {side}: {summary} ({time.perf_counter() - start:.0f} s; "
+                  f"idle before {idle * 100:.0f}% after waiting {waited:.0f} s, load {result['load_average']:.1f})",
                   file=sys.stderr)
 
     def medians(side, key, field):
@@ -251,6 +287,10 @@ def main():
     for row in lines:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     print(f"hindcast GEMM share of a training step: {gemm_share * 100:.1f}% (target >= 70%)")
+    noisy = [(side, i + 1) for side in rounds for i, r in enumerate(rounds[side])
+             if args.quiet_idle > 0 and r["idle_before"] < args.quiet_idle]
+    if noisy:
+        print(f"warning: these runs started on a busy machine: {noisy}")
     if args.json:
         for result in rounds["hindcast"]:
             result.pop("table", None)

@@ -252,24 +252,32 @@ extension Transformer {
     }
     var plan: [S] = []
     plan += linear("attn.qkv", inputs: c, outputs: 3 * c, bias: true, calls: l)
-    plan += [
-      S(
-        name: "attn scores QK^T", .normal, .transposed, m: t, n: t, k: d, lda: 3 * c, ldb: 3 * c,
-        callsPerStep: heads),
-      S(name: "attn P V", .normal, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: c, callsPerStep: heads),
-      S(
-        name: "attn dP = dY V^T", .normal, .transposed, m: t, n: t, k: d, lda: c, ldb: 3 * c,
-        callsPerStep: heads),
-      S(
-        name: "attn dV = P^T dY", .transposed, .normal, m: t, n: d, k: t, ldb: c, ldc: 3 * c,
-        callsPerStep: heads),
-      S(
-        name: "attn dQ = dS K", .normal, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: 3 * c,
-        callsPerStep: heads),
-      S(
-        name: "attn dK = dS^T Q", .transposed, .normal, m: t, n: d, k: t, ldb: 3 * c, ldc: 3 * c,
-        callsPerStep: heads),
-    ]
+    // Attention, per head and causal query block (see `Attention.Shape.blocks`).
+    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads).blocks
+    for (first, rows, keys) in blocks {
+      let tag = blocks.count == 1 ? "" : " q\(first)..<\(keys)"
+      plan += [
+        S(
+          name: "attn scores QK^T" + tag, .normal, .transposed, m: rows, n: keys, k: d, lda: 3 * c,
+          ldb: 3 * c,
+          ldc: t, callsPerStep: heads),
+        S(
+          name: "attn P V" + tag, .normal, .normal, m: rows, n: d, k: keys, lda: t, ldb: 3 * c, ldc: c,
+          callsPerStep: heads),
+        S(
+          name: "attn dP = dY V^T" + tag, .normal, .transposed, m: rows, n: keys, k: d, lda: c, ldb: 3 * c,
+          ldc: t, callsPerStep: heads),
+        S(
+          name: "attn dV = P^T dY" + tag, .transposed, .normal, m: rows, n: d, k: t - first, lda: t, ldb: c,
+          ldc: 3 * c, callsPerStep: heads),
+        S(
+          name: "attn dQ = dS K" + tag, .normal, .normal, m: rows, n: d, k: keys, lda: t, ldb: 3 * c,
+          ldc: 3 * c, callsPerStep: heads),
+        S(
+          name: "attn dK = dS^T Q" + tag, .transposed, .normal, m: rows, n: d, k: t - first, lda: t,
+          ldb: 3 * c, ldc: 3 * c, callsPerStep: heads),
+      ]
+    }
     plan += linear("attn.proj", inputs: c, outputs: c, bias: true, calls: l)
     plan += linear("mlp.fc", inputs: c, outputs: h, bias: true, calls: l)
     plan += linear("mlp.proj", inputs: h, outputs: c, bias: true, calls: l)
