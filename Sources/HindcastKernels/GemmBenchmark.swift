@@ -119,24 +119,34 @@ public enum GemmBenchmark {
       secondsPerCall: wrappedSeconds)
   }
 
-  /// Seconds to run every product of `plan` as often as one step issues it (through
-  /// `Gemm.multiply`, on scratch operands of the plan's shapes): the GEMM time of one step when
-  /// its products run back to back. Median of `repetitions` after one warm-up pass.
-  public static func replaySeconds(_ plan: [Shape], repetitions: Int) -> Double {
-    let operands = plan.map { shape in
-      (shape, filled(shape.aCount, salt: 1), filled(shape.bCount, salt: 2), FloatBuffer(count: shape.cCount))
+  /// Runs every product of a plan as often as one step issues it (through `Gemm.multiply`, on
+  /// scratch operands of the plan's shapes and strides, allocated and warmed once): the GEMM time
+  /// of one step when its products run back to back.
+  public final class Replay {
+    private let operands: [(Shape, FloatBuffer, FloatBuffer, FloatBuffer)]
+
+    public init(_ plan: [Shape]) {
+      operands = plan.map { shape in
+        (
+          shape, GemmBenchmark.filled(shape.aCount, salt: 1), GemmBenchmark.filled(shape.bCount, salt: 2),
+          FloatBuffer(count: shape.cCount)
+        )
+      }
+      _ = seconds()
     }
-    let pass = {
-      for (shape, a, b, c) in operands {
-        for _ in 0..<shape.callsPerStep {
-          Gemm.multiply(
-            shape.opA, shape.opB, m: shape.m, n: shape.n, k: shape.k, a: a.pointer, lda: shape.lda,
-            b: b.pointer, ldb: shape.ldb, beta: shape.beta, c: c.pointer, ldc: shape.ldc)
+
+    /// Seconds of one pass over the plan.
+    public func seconds() -> Double {
+      GemmBenchmark.seconds(calls: 1) {
+        for (shape, a, b, c) in operands {
+          for _ in 0..<shape.callsPerStep {
+            Gemm.multiply(
+              shape.opA, shape.opB, m: shape.m, n: shape.n, k: shape.k, a: a.pointer, lda: shape.lda,
+              b: b.pointer, ldb: shape.ldb, beta: shape.beta, c: c.pointer, ldc: shape.ldc)
+          }
         }
       }
     }
-    pass()
-    return median((0..<max(1, repetitions)).map { _ in seconds(calls: 1, pass) })
   }
 
   /// Wall-clock seconds of `calls` runs of `body`.
@@ -156,7 +166,7 @@ public enum GemmBenchmark {
     return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
   }
 
-  private static func filled(_ count: Int, salt: Int) -> FloatBuffer {
+  static func filled(_ count: Int, salt: Int) -> FloatBuffer {
     let buffer = FloatBuffer(count: count)
     for i in 0..<count { buffer.pointer[i] = Float((i * 7 + salt * 13) % 17 - 8) / 64 }
     return buffer

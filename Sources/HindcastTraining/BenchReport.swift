@@ -29,6 +29,8 @@ public struct BenchSettings: Codable, Sendable, Equatable {
   public var runGemm: Bool
   public var runTraining: Bool
   public var runDecode: Bool
+  /// Whether training replays the step's GEMMs to measure their share (see `TrainingBenchmark`).
+  public var replayGemm: Bool
   public var seed: UInt64
 
   enum CodingKeys: String, CodingKey {
@@ -45,6 +47,7 @@ public struct BenchSettings: Codable, Sendable, Equatable {
     case runGemm = "run_gemm"
     case runTraining = "run_training"
     case runDecode = "run_decode"
+    case replayGemm = "replay_gemm"
     case seed
   }
 
@@ -52,7 +55,7 @@ public struct BenchSettings: Codable, Sendable, Equatable {
     modelName: String, model: ModelConfig, threads: Int, batch: Int = 16, length: Int = 256, steps: Int = 5,
     warmupSteps: Int = 1, repeats: Int = 5, gemmSeconds: Double = 0.05, decodeBatches: [Int] = [1, 32],
     promptLength: Int = 64, newTokens: Int = 128, runGemm: Bool = true, runTraining: Bool = true,
-    runDecode: Bool = true, seed: UInt64 = 0
+    runDecode: Bool = true, replayGemm: Bool = true, seed: UInt64 = 0
   ) {
     self.modelName = modelName
     self.model = model
@@ -69,6 +72,7 @@ public struct BenchSettings: Codable, Sendable, Equatable {
     self.runGemm = runGemm
     self.runTraining = runTraining
     self.runDecode = runDecode
+    self.replayGemm = replayGemm
     self.seed = seed
   }
 
@@ -131,7 +135,8 @@ public struct BenchReport: Codable, Sendable, Equatable {
     if settings.runTraining {
       report.training = try TrainingBenchmark.run(
         config: settings.model, batch: settings.batch, length: settings.length, steps: settings.steps,
-        warmupSteps: settings.warmupSteps, seed: settings.seed, progress: progress)
+        warmupSteps: settings.warmupSteps, seed: settings.seed, replayGemm: settings.replayGemm,
+        progress: progress)
     }
     if settings.runDecode {
       let model = try Transformer(config: settings.model, seed: settings.seed)

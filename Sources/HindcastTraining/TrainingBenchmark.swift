@@ -6,11 +6,13 @@ import HindcastSupport
 /// backward, gradient clipping, AdamW) on random byte sequences, and the share of a step spent in
 /// matrix products.
 ///
-/// GEMM share: the products one step issues (`Transformer.trainingGemmPlan`) are replayed back
-/// to back through `Gemm.multiply` on scratch buffers of the same shapes, strides and counts, in
-/// rounds alternating with the timed steps; the share is the median replay time over the median
-/// step time. The replay runs the products without the surrounding element-wise work, so its
-/// caches are warmer than inside a step: the share is an estimate, slightly low if anything.
+/// GEMM share, measured two ways:
+/// - in situ: each timed step runs inside a `GemmTimer` scope, which times every
+///   `Gemm.multiply` call of the step (the headline `gemmFraction`);
+/// - replayed: the products one step issues (`Transformer.trainingGemmPlan`) run back to back
+///   through `Gemm.multiply` on scratch buffers of the same shapes, strides and counts, between the
+///   timed steps. Without the element-wise work in between, caches are warm and the OpenBLAS
+///   threads never go idle, so this is the GEMM time of a step under ideal conditions.
 /// Uses the calling thread and however many BLAS threads are set.
 public enum TrainingBenchmark {
   public struct Result: Codable, Sendable, Equatable {
@@ -26,12 +28,18 @@ public enum TrainingBenchmark {
     public var forwardBackwardSeconds: Double
     /// Median seconds of clipping and the AdamW update (step minus forward/backward).
     public var optimizerSeconds: Double
-    /// Median seconds of one replay of the step's matrix products.
+    /// Median seconds per step inside `Gemm.multiply`, timed in the step (`GemmTimer`).
     public var gemmSeconds: Double
     /// `gemmSeconds / stepSeconds`.
     public var gemmFraction: Double
-    /// Floating-point operations of the step's matrix products (the attention products over full
-    /// `T x T` score matrices, as computed).
+    /// Matrix products per step, counted in the step.
+    public var gemmCalls: Int
+    /// Median seconds of one replay of the step's products (0 when not replayed).
+    public var replayGemmSeconds: Double
+    /// `replayGemmSeconds / stepSeconds`.
+    public var replayGemmFraction: Double
+    /// Floating-point operations of the step's matrix products, counted in the step (attention
+    /// over the causal query blocks, as computed).
     public var gemmFlopsPerStep: Double
     /// `gemmFlopsPerStep / stepSeconds / 1e9`: the achieved matrix-product rate of whole steps.
     public var effectiveGflops: Double
@@ -51,6 +59,9 @@ public enum TrainingBenchmark {
       case optimizerSeconds = "optimizer_seconds"
       case gemmSeconds = "gemm_seconds"
       case gemmFraction = "gemm_fraction"
+      case gemmCalls = "gemm_calls"
+      case replayGemmSeconds = "replay_gemm_seconds"
+      case replayGemmFraction = "replay_gemm_fraction"
       case gemmFlopsPerStep = "gemm_flops_per_step"
       case effectiveGflops = "effective_gflops"
       case modelGflops = "model_gflops"
@@ -61,10 +72,11 @@ public enum TrainingBenchmark {
   /// Runs `warmupSteps` untimed and `steps` timed optimizer steps of a fresh model of `config`
   /// (seeded by `seed`) on fixed random batches of `batch` sequences predicting `length` tokens
   /// each, AdamW at a constant 1e-4 with clipping at norm 1. `length` must be in
-  /// 1...contextLength. `progress` receives a line after each timed step.
+  /// 1...contextLength. `progress` receives a line after each timed step. Without `replayGemm`
+  /// the replay figures are 0.
   public static func run(
     config: ModelConfig, batch: Int, length: Int, steps: Int, warmupSteps: Int = 1, seed: UInt64 = 0,
-    progress: (String) -> Void = { _ in }
+    replayGemm: Bool = true, progress: (String) -> Void = { _ in }
   ) throws -> Result {
     guard batch >= 1, steps >= 1, warmupSteps >= 0, (1...config.contextLength).contains(length) else {
       throw HindcastError(
@@ -81,25 +93,32 @@ public enum TrainingBenchmark {
       (0..<batch).map { _ in (0...length).map { _ in Int32(rng.nextInt(below: 256)) } }
     }
     let plan = Transformer.trainingGemmPlan(config: config, batch: batch, length: length)
+    let replay = replayGemm ? GemmBenchmark.Replay(plan) : nil
     for i in 0..<warmupSteps { _ = try trainer.step(batch: batches[i % 2]) }
     var stepTimes: [Double] = []
     var modelTimes: [Double] = []
     var gemmTimes: [Double] = []
+    var replayTimes: [Double] = []
+    let timer = GemmTimer()
     var lastLoss: Float = 0
     for i in 0..<steps {
       var modelSeconds = 0.0
       var result: StepResult?
-      let stepSeconds = try timed {
-        result = try trainer.step {
-          var loss: Float = 0
-          modelSeconds = try timed { loss = try model.lossAndGradients(batch: batches[i % 2]) }
-          return loss
+      timer.reset()
+      let stepSeconds = try GemmTimer.$current.withValue(timer) {
+        try timed {
+          result = try trainer.step {
+            var loss: Float = 0
+            modelSeconds = try timed { loss = try model.lossAndGradients(batch: batches[i % 2]) }
+            return loss
+          }
         }
       }
       stepTimes.append(stepSeconds)
+      gemmTimes.append(timer.seconds)
       modelTimes.append(modelSeconds)
       lastLoss = result?.loss ?? 0
-      gemmTimes.append(GemmBenchmark.replaySeconds(plan, repetitions: 1))
+      if let replay { replayTimes.append(replay.seconds()) }
       progress(
         "train step \(i + 1)/\(steps): \(format(stepSeconds * 1000)) ms, "
           + "\(Int((Double(batch * length) / stepSeconds).rounded())) tok/s")
@@ -107,12 +126,14 @@ public enum TrainingBenchmark {
     let step = GemmBenchmark.median(stepTimes)
     let forwardBackward = GemmBenchmark.median(modelTimes)
     let gemm = GemmBenchmark.median(gemmTimes)
-    let flops = plan.reduce(0.0) { $0 + $1.flops * Double($1.callsPerStep) }
+    let replayed = GemmBenchmark.median(replayTimes)
+    let flops = timer.flops
     let tokens = Double(batch * length)
     return Result(
       batch: batch, length: length, steps: steps, tokensPerSecond: tokens / step, stepSeconds: step,
       forwardBackwardSeconds: forwardBackward, optimizerSeconds: max(0, step - forwardBackward),
-      gemmSeconds: gemm, gemmFraction: gemm / step, gemmFlopsPerStep: flops,
+      gemmSeconds: gemm, gemmFraction: gemm / step, gemmCalls: timer.calls, replayGemmSeconds: replayed,
+      replayGemmFraction: replayed / step, gemmFlopsPerStep: flops,
       effectiveGflops: flops / step / 1e9,
       modelGflops: config.trainingFlopsPerToken * tokens / step / 1e9, lastLoss: lastLoss)
   }
