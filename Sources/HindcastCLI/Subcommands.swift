@@ -21,5 +21,6 @@ extension HindcastCommand {
     SampleCommand.self,
     ExperimentCommand.self,
     ReportCommand.self,
+    BenchCommand.self,
   ]
 }

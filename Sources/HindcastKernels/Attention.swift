@@ -5,15 +5,35 @@
 /// (2C..<3C); head `h` uses columns `h*D..<(h+1)*D` of each part, D = C / H.
 public enum Attention {
   /// Shapes of one call.
+  ///
+  /// `queryBlock`: the causal mask is exploited by splitting the T query rows into blocks of this
+  /// many rows; a block multiplies only against the keys at or before its last row, so no product
+  /// computes the masked upper triangle beyond the diagonal blocks. Smaller blocks skip more
+  /// work but issue more, smaller products; `length <= queryBlock` gives one block (the plain
+  /// full products). Results equal the unblocked ones up to float rounding.
   public struct Shape: Sendable {
     public let batch: Int, length: Int, width: Int, heads: Int
-    public init(batch: Int, length: Int, width: Int, heads: Int) {
+    public let queryBlock: Int
+    /// The default `queryBlock`: two blocks at T = 256, where halving the products no longer pays.
+    public static let defaultQueryBlock = 128
+
+    public init(batch: Int, length: Int, width: Int, heads: Int, queryBlock: Int = Shape.defaultQueryBlock) {
       self.batch = batch
       self.length = length
       self.width = width
       self.heads = heads
+      self.queryBlock = max(1, queryBlock)
     }
     var headWidth: Int { width / heads }
+
+    /// The query-row blocks: `(first row, rows, keys)` where keys = first row + rows (the causal
+    /// prefix the block attends to).
+    public var blocks: [(first: Int, rows: Int, keys: Int)] {
+      stride(from: 0, to: length, by: queryBlock).map { first in
+        let rows = min(queryBlock, length - first)
+        return (first, rows, first + rows)
+      }
+    }
   }
 
   /// out (B, T, C) = concat over heads of softmax(Q K^T / sqrt(D), causal) V. Saves the
@@ -24,19 +44,23 @@ public enum Attention {
   ) {
     let (t, c, d) = (s.length, s.width, s.headWidth)
     let scale = 1 / Float(d).squareRoot()
+    let blocks = s.blocks
     for b in 0..<s.batch {
       for h in 0..<s.heads {
         let q = qkv + b * t * 3 * c + h * d
         let p = probs + (b * s.heads + h) * t * t
-        // scores (T, T) = scale * Q (T, D) K^T (D, T)
-        Gemm.multiply(
-          .normal, .transposed, m: t, n: t, k: d, alpha: scale, a: q, lda: 3 * c, b: q + c, ldb: 3 * c,
-          c: p, ldc: t)
-        for row in 0..<t { Softmax.inPlace(p + row * t, valid: row + 1, count: t) }
-        // out_h (T, D) = P (T, T) V (T, D)
-        Gemm.multiply(
-          .normal, .normal, m: t, n: d, k: t, a: p, lda: t, b: q + 2 * c, ldb: 3 * c,
-          c: out + b * t * c + h * d, ldc: c)
+        for block in blocks {
+          let (first, rows, keys) = block
+          // scores[first..., ..<keys] = scale * Q[first...] (rows, D) K[..<keys]^T (D, keys)
+          Gemm.multiply(
+            .normal, .transposed, m: rows, n: keys, k: d, alpha: scale, a: q + first * 3 * c, lda: 3 * c,
+            b: q + c, ldb: 3 * c, c: p + first * t, ldc: t)
+          for row in first..<keys { Softmax.inPlace(p + row * t, valid: row + 1, count: t) }
+          // out_h[first...] (rows, D) = P[first..., ..<keys] V[..<keys] (keys, D)
+          Gemm.multiply(
+            .normal, .normal, m: rows, n: d, k: keys, a: p + first * t, lda: t, b: q + 2 * c, ldb: 3 * c,
+            c: out + (b * t + first) * c + h * d, ldc: c)
+        }
       }
     }
   }
@@ -49,18 +73,24 @@ public enum Attention {
   ) {
     let (t, c, d) = (s.length, s.width, s.headWidth)
     let scale = 1 / Float(d).squareRoot()
+    let blocks = s.blocks
     for b in 0..<s.batch {
       for h in 0..<s.heads {
         let q = qkv + b * t * 3 * c + h * d
         let dq = dqkv + b * t * 3 * c + h * d
         let p = probs + (b * s.heads + h) * t * t
         let dy = dout + b * t * c + h * d
-        // dP (T, T) = dY (T, D) V^T (D, T)
-        Gemm.multiply(
-          .normal, .transposed, m: t, n: t, k: d, a: dy, lda: c, b: q + 2 * c, ldb: 3 * c, c: scratch, ldc: t)
-        // dV (T, D) = P^T (T, T) dY (T, D)
-        Gemm.multiply(
-          .transposed, .normal, m: t, n: d, k: t, a: p, lda: t, b: dy, ldb: c, c: dq + 2 * c, ldc: 3 * c)
+        for (first, rows, keys) in blocks {
+          // dP[first..., ..<keys] = dY[first...] (rows, D) V[..<keys]^T (D, keys)
+          Gemm.multiply(
+            .normal, .transposed, m: rows, n: keys, k: d, a: dy + first * c, lda: c, b: q + 2 * c, ldb: 3 * c,
+            c: scratch + first * t, ldc: t)
+          // dV for the keys of this block: only query rows from `first` on attend to them.
+          // dV[first..<keys] (rows, D) = P[first..., first..<keys]^T dY[first...] (T - first, D)
+          Gemm.multiply(
+            .transposed, .normal, m: rows, n: d, k: t - first, a: p + first * t + first, lda: t,
+            b: dy + first * c, ldb: c, c: dq + first * 3 * c + 2 * c, ldc: 3 * c)
+        }
         // dS = P * (dP - rowsum(P * dP)), in place in scratch; masked entries stay zero.
         for row in 0..<t {
           let pr = p + row * t
@@ -70,13 +100,16 @@ public enum Attention {
           for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
           for j in (row + 1)..<t { dr[j] = 0 }
         }
-        // dQ (T, D) = scale * dS (T, T) K (T, D); dK (T, D) = scale * dS^T Q
-        Gemm.multiply(
-          .normal, .normal, m: t, n: d, k: t, alpha: scale, a: scratch, lda: t, b: q + c, ldb: 3 * c,
-          c: dq, ldc: 3 * c)
-        Gemm.multiply(
-          .transposed, .normal, m: t, n: d, k: t, alpha: scale, a: scratch, lda: t, b: q, ldb: 3 * c,
-          c: dq + c, ldc: 3 * c)
+        for (first, rows, keys) in blocks {
+          // dQ[first...] (rows, D) = scale * dS[first..., ..<keys] K[..<keys] (keys, D)
+          Gemm.multiply(
+            .normal, .normal, m: rows, n: d, k: keys, alpha: scale, a: scratch + first * t, lda: t, b: q + c,
+            ldb: 3 * c, c: dq + first * 3 * c, ldc: 3 * c)
+          // dK[first..<keys] (rows, D) = scale * dS[first..., first..<keys]^T Q[first...] (T - first, D)
+          Gemm.multiply(
+            .transposed, .normal, m: rows, n: d, k: t - first, alpha: scale, a: scratch + first * t + first,
+            lda: t, b: q + first * 3 * c, ldb: 3 * c, c: dq + first * 3 * c + c, ldc: 3 * c)
+        }
       }
     }
   }

@@ -15,10 +15,19 @@ public enum Gemm {
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
     c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
+    guard let timer = GemmTimer.current else {
+      cblas_sgemm(
+        CblasRowMajor, opA == .normal ? CblasNoTrans : CblasTrans,
+        opB == .normal ? CblasNoTrans : CblasTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
+        Int32(ldb), beta, c, Int32(ldc))
+      return
+    }
+    let start = ContinuousClock.now
     cblas_sgemm(
       CblasRowMajor, opA == .normal ? CblasNoTrans : CblasTrans,
       opB == .normal ? CblasNoTrans : CblasTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
       Int32(ldb), beta, c, Int32(ldc))
+    timer.record(since: start, flops: 2 * Double(m) * Double(n) * Double(k))
   }
 
   /// `y (m) = alpha * op(A) x + beta * y` for a stored row-major `A (rows, cols)`, through
@@ -52,6 +61,40 @@ public enum Gemm {
         c[i * ldc + j] = alpha * Float(sum) + old
       }
     }
+  }
+}
+
+/// Accumulates the wall time of every `Gemm.multiply` call made inside a
+/// `GemmTimer.$current.withValue(timer) { ... }` scope: the in-situ GEMM time of, for example, one
+/// training step. Off (nil) by default, which costs one task-local read per product.
+///
+/// Not thread-safe: a timer must only be bound, and its totals read, on one thread. Products that
+/// run on other threads inside the scope are not counted (task-locals do not cross threads).
+public final class GemmTimer: @unchecked Sendable {
+  /// The timer of the current scope, if any.
+  @TaskLocal public static var current: GemmTimer?
+
+  /// Wall seconds spent inside `cblas_sgemm` calls.
+  public private(set) var seconds: Double = 0
+  /// Number of products.
+  public private(set) var calls: Int = 0
+  /// Floating-point operations of those products (2 m n k each).
+  public private(set) var flops: Double = 0
+
+  public init() {}
+
+  func record(since start: ContinuousClock.Instant, flops callFlops: Double) {
+    let parts = (ContinuousClock.now - start).components
+    seconds += Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+    calls += 1
+    flops += callFlops
+  }
+
+  /// Sets every total to zero.
+  public func reset() {
+    seconds = 0
+    calls = 0
+    flops = 0
   }
 }
 

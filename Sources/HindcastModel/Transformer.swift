@@ -226,3 +226,62 @@ public final class Transformer {
   }
 
 }
+
+extension Transformer {
+  /// Every matrix product one training step (`forward` then `backward`) on a `(batch, length)`
+  /// batch issues, with the model's shapes and strides and how often each runs. It mirrors
+  /// `runForward`, `runBackward`, `Linear` and `Attention`; `hindcast bench` replays it to measure
+  /// a step's GEMM time and reports each shape's throughput. Keep it in step with those functions.
+  public static func trainingGemmPlan(config: ModelConfig, batch: Int, length: Int) -> [GemmBenchmark.Shape] {
+    let (n, t, c, h, v, d) = (
+      batch * length, length, config.width, config.hiddenWidth, config.vocabSize, config.headWidth
+    )
+    let l = config.layers
+    let heads = batch * config.heads * l
+    typealias S = GemmBenchmark.Shape
+    // Linear forward y = x W^T (+ bias, so beta 1 when there is one); backward dx = dy W, dW += dy^T x.
+    func linear(_ name: String, inputs: Int, outputs: Int, bias: Bool, calls: Int) -> [S] {
+      [
+        S(
+          name: name + " forward", .normal, .transposed, m: n, n: outputs, k: inputs, beta: bias ? 1 : 0,
+          callsPerStep: calls),
+        S(name: name + " dx", .normal, .normal, m: n, n: inputs, k: outputs, callsPerStep: calls),
+        S(
+          name: name + " dW", .transposed, .normal, m: outputs, n: inputs, k: n, beta: 1, callsPerStep: calls),
+      ]
+    }
+    var plan: [S] = []
+    plan += linear("attn.qkv", inputs: c, outputs: 3 * c, bias: true, calls: l)
+    // Attention, per head and causal query block (see `Attention.Shape.blocks`).
+    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads).blocks
+    for (first, rows, keys) in blocks {
+      let tag = blocks.count == 1 ? "" : " q\(first)..<\(keys)"
+      plan += [
+        S(
+          name: "attn scores QK^T" + tag, .normal, .transposed, m: rows, n: keys, k: d, lda: 3 * c,
+          ldb: 3 * c,
+          ldc: t, callsPerStep: heads),
+        S(
+          name: "attn P V" + tag, .normal, .normal, m: rows, n: d, k: keys, lda: t, ldb: 3 * c, ldc: c,
+          callsPerStep: heads),
+        S(
+          name: "attn dP = dY V^T" + tag, .normal, .transposed, m: rows, n: keys, k: d, lda: c, ldb: 3 * c,
+          ldc: t, callsPerStep: heads),
+        S(
+          name: "attn dV = P^T dY" + tag, .transposed, .normal, m: rows, n: d, k: t - first, lda: t, ldb: c,
+          ldc: 3 * c, callsPerStep: heads),
+        S(
+          name: "attn dQ = dS K" + tag, .normal, .normal, m: rows, n: d, k: keys, lda: t, ldb: 3 * c,
+          ldc: 3 * c, callsPerStep: heads),
+        S(
+          name: "attn dK = dS^T Q" + tag, .transposed, .normal, m: rows, n: d, k: t - first, lda: t,
+          ldb: 3 * c, ldc: 3 * c, callsPerStep: heads),
+      ]
+    }
+    plan += linear("attn.proj", inputs: c, outputs: c, bias: true, calls: l)
+    plan += linear("mlp.fc", inputs: c, outputs: h, bias: true, calls: l)
+    plan += linear("mlp.proj", inputs: h, outputs: c, bias: true, calls: l)
+    plan += linear("logits", inputs: c, outputs: v, bias: false, calls: 1)
+    return plan
+  }
+}

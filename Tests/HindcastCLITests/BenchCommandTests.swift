@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// Runs the built `hindcast` binary (a sibling of the test bundle in the build directory).
+private func runHindcast(_ arguments: [String], in directory: String) throws -> (
+  status: Int32, stdout: String, stderr: String
+) {
+  let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  var binary = bundleDirectory.appendingPathComponent("hindcast")
+  if !FileManager.default.fileExists(atPath: binary.path) {
+    // macOS layout: .build/debug/X.xctest/Contents/MacOS/X
+    binary = bundleDirectory.appendingPathComponent("../../../hindcast").standardized
+  }
+  try #require(FileManager.default.fileExists(atPath: binary.path), "build the hindcast product first")
+  let process = Process()
+  process.executableURL = binary
+  process.arguments = arguments
+  process.currentDirectoryURL = URL(fileURLWithPath: directory)
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  try process.run()
+  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  let errData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (
+    process.terminationStatus, String(decoding: outData, as: UTF8.self),
+    String(decoding: errData, as: UTF8.self)
+  )
+}
+
+@Suite struct BenchCommandTests {
+  static func makeDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "hindcast-bench-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  /// A positive, finite number at `key` of `object`.
+  static func positive(_ object: [String: Any], _ key: String) -> Bool {
+    guard let value = object[key] as? Double else { return false }
+    return value.isFinite && value > 0
+  }
+
+  @Test func tinyRunWritesEveryPartToJSON() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let result = try runHindcast(
+      [
+        "bench", "--model", "tiny", "--threads", "1", "--batch", "2", "--seq", "16", "--steps", "2",
+        "--repeats",
+        "1", "--gemm-seconds", "0.001", "--prompt", "8", "--new-tokens", "4", "--decode-batches", "1,3",
+        "--json", "out/bench.json",
+      ], in: directory)
+    #expect(result.status == 1, "the directory of --json does not exist yet")
+    #expect(result.stderr.contains("the directory of --json does not exist"), "\(result.stderr)")
+    #expect(!result.stderr.contains("gemm "), "it must fail before measuring")
+
+    try FileManager.default.createDirectory(
+      atPath: directory + "/out", withIntermediateDirectories: true)
+    let run = try runHindcast(
+      [
+        "bench", "--model", "tiny", "--threads", "1", "--batch", "2", "--seq", "16", "--steps", "2",
+        "--repeats",
+        "1", "--gemm-seconds", "0.001", "--prompt", "8", "--new-tokens", "4", "--decode-batches", "1,3",
+        "--json", "out/bench.json",
+      ], in: directory)
+    #expect(run.status == 0, "\(run.stderr)")
+    for heading in ["hindcast GFLOP/s", "tokens/s", "GEMM share of step", "decode tok/s"] {
+      #expect(run.stdout.contains(heading), "table lacks '\(heading)': \(run.stdout)")
+    }
+    let data = try #require(FileManager.default.contents(atPath: directory + "/out/bench.json"))
+    let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    #expect(report["parameters"] as? Int == 121_088)
+    #expect((report["blas"] as? String)?.isEmpty == false)
+
+    let gemm = try #require(report["gemm"] as? [[String: Any]])
+    #expect(gemm.count == 21, "one entry per product of a training step")
+    let names = gemm.compactMap { ($0["shape"] as? [String: Any])?["name"] as? String }
+    for name in ["attn.qkv forward", "attn.proj dW", "mlp.fc dx", "mlp.proj forward", "logits dW"] {
+      #expect(names.contains(name), "missing GEMM \(name)")
+    }
+    for entry in gemm {
+      #expect(Self.positive(entry, "hindcast_gflops") && Self.positive(entry, "cblas_gflops"))
+      #expect(Self.positive(entry, "ratio"))
+    }
+
+    let training = try #require(report["training"] as? [String: Any])
+    for key in ["tokens_per_second", "step_seconds", "gemm_seconds", "gemm_fraction", "effective_gflops"] {
+      #expect(Self.positive(training, key), "training.\(key) = \(String(describing: training[key]))")
+    }
+    #expect(training["batch"] as? Int == 2 && training["seq"] as? Int == 16)
+    let loss = try #require(training["last_loss"] as? Double)
+    #expect(abs(loss - log(256.0)) < 1, "a fresh model's loss on random bytes is near ln 256; got \(loss)")
+
+    let decode = try #require(report["decode"] as? [[String: Any]])
+    #expect(decode.compactMap { $0["batch"] as? Int } == [1, 3])
+    for entry in decode {
+      #expect(
+        Self.positive(entry, "decode_tokens_per_second") && Self.positive(entry, "milliseconds_per_step"))
+      #expect(entry["new_tokens"] as? Int == 4 && entry["prompt_length"] as? Int == 8)
+    }
+  }
+
+  @Test func onlySelectsPartsAndBadOptionsAreUsageErrors() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let run = try runHindcast(
+      [
+        "bench", "--model", "tiny", "--threads", "1", "--batch", "1", "--seq", "8", "--steps", "1",
+        "--repeats",
+        "1", "--only", "train", "--json", "only.json",
+      ], in: directory)
+    #expect(run.status == 0, "\(run.stderr)")
+    let data = try #require(FileManager.default.contents(atPath: directory + "/only.json"))
+    let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    #expect((report["gemm"] as? [Any])?.isEmpty == true)
+    #expect((report["decode"] as? [Any])?.isEmpty == true)
+    #expect(report["training"] is [String: Any])
+
+    let badModel = try runHindcast(["bench", "--model", "huge"], in: directory)
+    #expect(badModel.status == 64 || badModel.status == 2, "status \(badModel.status)")
+    #expect(badModel.stderr.contains("unknown --model 'huge'"))
+    let badSeq = try runHindcast(
+      ["bench", "--model", "tiny", "--seq", "65", "--only", "train"], in: directory)
+    #expect(badSeq.status == 1)
+    #expect(badSeq.stderr.contains("--seq must be in 1...64"), "\(badSeq.stderr)")
+    let badBatches = try runHindcast(["bench", "--decode-batches", "1,x"], in: directory)
+    #expect(badBatches.status != 0 && badBatches.stderr.contains("--decode-batches"))
+  }
+}
