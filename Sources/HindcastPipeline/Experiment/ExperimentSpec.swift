@@ -36,7 +36,10 @@ public struct ExperimentSpec: Sendable, Equatable {
   public var pipelineOverrides: [String: TOMLDocument.Value]
 
   /// Keys the experiment itself sets in every generated run spec; `[pipeline]` may not set them.
-  static let controlledKeys: Set<String> = ["name", "seed", "rounds", "base.policy", "distill.lr"]
+  /// Pipeline keys the experiment sets per run. (`pipeline.base.policy` is allowed: it makes the
+  /// base run copy that checkpoint instead of pretraining; the arms always start from the base
+  /// run's policy.)
+  static let controlledKeys: Set<String> = ["name", "seed", "rounds", "distill.lr"]
 
   public static func load(path: String) throws -> ExperimentSpec {
     guard let data = FileManager.default.contents(atPath: path) else {
