@@ -19,7 +19,6 @@ public struct DistillStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   enum Objective: Int, CaseIterable { case sdpo, sft, rft, grpo }
 
   struct Example {

@@ -34,7 +34,6 @@ public struct EvalStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec
     let heldOut = try tasks.heldOut()

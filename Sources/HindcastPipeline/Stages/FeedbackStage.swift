@@ -7,7 +7,6 @@ public struct FeedbackStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   public func execute(round: Int) throws {
     try run.requireComplete(round: round, stage: .rollout, for: .feedback)
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

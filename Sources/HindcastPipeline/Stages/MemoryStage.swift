@@ -37,7 +37,6 @@ public struct MemoryStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   public func execute(round: Int) throws {
     let key = RunManifest.stageKey(round: round, stage: .memory)
     if try run.manifest().units[key] != nil { return }

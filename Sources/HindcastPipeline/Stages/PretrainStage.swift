@@ -27,7 +27,6 @@ public struct PretrainStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   /// A revision example: the teacher context for a flawed attempt, then the canonical solution.
   static func revision(
     task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder

@@ -18,7 +18,6 @@ public struct RewriteStage {
   public let tasks: TaskSource
   public let notes: NoteSource?
 
-
   /// `policy` samples the hindsight rewrites (the round's policy); `scorer` re-scores attempts
   /// (the frozen base or the round's policy, by the spec's teacher choice).
   public func execute(round: Int, policy: Policy, scorer: Policy) throws {

@@ -7,7 +7,6 @@ public struct RolloutStage {
   public let run: Run
   public let tasks: TaskSource
 
-
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec
     let train = try tasks.train(round: round)
