@@ -4,25 +4,7 @@ import Testing
 /// The built binary's help, a good run and a bad input for the commands other suites do not run.
 @Suite struct CommandLineTests {
   static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-      .appendingPathComponent("hindcast")
-    try #require(FileManager.default.fileExists(atPath: binary.path), "build the hindcast product first")
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    let output = Pipe()
-    let errorPath = NSTemporaryDirectory() + "hindcast-cli-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errorPath) }
-    process.standardOutput = output
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-    try process.run()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let err = FileManager.default.contents(atPath: errorPath) ?? Data()
-    return (
-      process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)
-    )
+    try runHindcast(arguments)
   }
 
   @Test func rootHelpListsEveryStage() throws {

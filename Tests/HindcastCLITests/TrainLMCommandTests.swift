@@ -1,35 +1,6 @@
 import Foundation
 import Testing
 
-/// Runs the built `hindcast` binary (a sibling of the test bundle in the build directory).
-private func runHindcast(_ arguments: [String], in directory: String) throws -> (
-  status: Int32, stdout: String, stderr: String
-) {
-  let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  var binary = bundleDirectory.appendingPathComponent("hindcast")
-  if !FileManager.default.fileExists(atPath: binary.path) {
-    // macOS layout: .build/debug/X.xctest/Contents/MacOS/X
-    binary = bundleDirectory.appendingPathComponent("../../../hindcast").standardized
-  }
-  try #require(FileManager.default.fileExists(atPath: binary.path), "build the hindcast product first")
-  let process = Process()
-  process.executableURL = binary
-  process.arguments = arguments
-  process.currentDirectoryURL = URL(fileURLWithPath: directory)
-  let output = Pipe()
-  let errors = Pipe()
-  process.standardOutput = output
-  process.standardError = errors
-  try process.run()
-  let outData = output.fileHandleForReading.readDataToEndOfFile()
-  let errData = errors.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (
-    process.terminationStatus, String(decoding: outData, as: UTF8.self),
-    String(decoding: errData, as: UTF8.self)
-  )
-}
-
 @Suite struct TrainLMCommandTests {
   static func makeDirectory() throws -> String {
     let path = NSTemporaryDirectory() + "hindcast-train-lm-\(UUID().uuidString)"
