@@ -82,13 +82,19 @@ public final class DirectoryLock: @unchecked Sendable {
     mutex.lock()
     defer { mutex.unlock() }
     if descriptor >= 0 {
-      close(descriptor)  // closing the last descriptor of the description drops the flock
+      // Unlock explicitly: a child forked meanwhile shares the open file description until it
+      // execs (close-on-exec), and closing only our descriptor would leave the lock held.
+      flock(descriptor, LOCK_UN)
+      close(descriptor)
       descriptor = -1
     }
   }
 
   deinit {
-    if descriptor >= 0 { close(descriptor) }
+    if descriptor >= 0 {
+      flock(descriptor, LOCK_UN)
+      close(descriptor)
+    }
   }
 
   /// Best effort: replaces the lock file's content with this process's id and host name.
