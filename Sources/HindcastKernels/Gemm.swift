@@ -99,6 +99,11 @@ public final class GemmTimer: @unchecked Sendable {
 }
 
 /// The number of threads OpenBLAS uses. Set once per process by the command line layer.
+///
+/// Thread safety: Debian's OpenBLAS (pthreads, built without USE_LOCKING) may deadlock when two
+/// threads call a multi-threaded routine at the same time. Hindcast calls BLAS from one thread per
+/// process; code that calls it from several threads must set the count to 1 first (the test
+/// suite runs with `OPENBLAS_NUM_THREADS=1` for this reason).
 public enum BLASThreads {
   public static func set(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
   public static var current: Int { Int(openblas_get_num_threads()) }
