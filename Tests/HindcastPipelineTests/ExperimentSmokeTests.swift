@@ -68,6 +68,10 @@ import Testing
     let markdown = String(decoding: try #require(runner.contents("docs/results.md")), as: UTF8.self)
     #expect(markdown.contains("hindcast report --experiment exp --out docs/results.md"))
     #expect(markdown.contains("](results-arith.svg)"))
+    // The guard table carries the per-round entropy estimate logged by the rollout stage.
+    #expect(markdown.contains("| policy entropy |"))
+    let entropyRow = markdown.split(separator: "\n").first { $0.hasPrefix("| sdpo | 0 |") }
+    #expect(entropyRow.map { $0.split(separator: "|").count >= 7 && !$0.contains("| – | ") } == true)
     #expect(markdown.contains("## Conclusion"))
 
     let svg = try #require(runner.contents("docs/results-arith.svg"))

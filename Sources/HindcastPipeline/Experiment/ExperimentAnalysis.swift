@@ -14,6 +14,9 @@ public struct CurvePoint: Sendable, Equatable {
   public var sampledPass1: Double
   /// Mean distill loss of the round that *ends* at this eval (nil for round 0).
   public var distillLoss: Double?
+  /// Mean per-token entropy estimate of the policy that starts this round (nats; from its
+  /// rollouts; nil for the final round, which has no rollouts).
+  public var policyEntropy: Double? = nil
   public var seeds: Int
 }
 
@@ -37,12 +40,15 @@ public enum CurveMath {
       var (mean, se) = meanAndStandardError(passes)
       if runs.count == 1 { se = runs[0].evals[round].greedyStandardError }
       let losses = runs.compactMap { round > 0 ? $0.distillMeanLoss[round - 1] : nil }
+      let entropies = runs.compactMap { $0.policyEntropy[round] }
       return CurvePoint(
         round: round,
         calls: runs.reduce(0) { $0 + Double($1.cumulativeCalls(beforeRound: round)) } / Double(runs.count),
         pass1: mean, standardError: se,
         sampledPass1: runs.reduce(0) { $0 + $1.evals[round].sampledPass1 } / Double(runs.count),
-        distillLoss: losses.isEmpty ? nil : losses.reduce(0, +) / Double(losses.count), seeds: runs.count)
+        distillLoss: losses.isEmpty ? nil : losses.reduce(0, +) / Double(losses.count),
+        policyEntropy: entropies.isEmpty ? nil : entropies.reduce(0, +) / Double(entropies.count),
+        seeds: runs.count)
     }
   }
 

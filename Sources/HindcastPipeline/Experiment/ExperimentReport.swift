@@ -181,19 +181,22 @@ public enum ExperimentReport {
   /// divergence for sdpo arms).
   static func guardTables(_ result: FamilyResult) -> [String] {
     var lines = [
-      "<details><summary>Guards per round: accuracy, sampled vs greedy pass@1, distill loss</summary>", "",
-      "Sampled pass@1 is at the eval temperature; its gap to greedy pass@1 tracks the policy's entropy. "
+      "<details><summary>Guards per round: accuracy, sampled vs greedy pass@1, policy entropy, distill loss</summary>",
+      "",
+      "Sampled pass@1 is at the eval temperature. Policy entropy is the mean surprisal (nats/token) of the "
+        + "round's temperature-1 rollouts under the policy that starts the round. "
         + "The distill loss of round r−1 (the teacher-student divergence for sdpo arms, mixed terms otherwise) "
         + "is shown on row r. An arm is flagged **collapse** when its final mean pass@1 is more than "
         + "\(percent(result.spec.collapseMargin)) below its best round.", "",
-      "| arm | round | env calls | greedy pass@1 | sampled pass@1 | distill loss |",
-      "|---|---|---|---|---|---|",
+      "| arm | round | env calls | greedy pass@1 | sampled pass@1 | policy entropy | distill loss |",
+      "|---|---|---|---|---|---|---|",
     ]
     for arm in result.arms {
       for point in arm.curve {
         lines.append(
           "| \(arm.arm.rawValue) | \(point.round) | \(count(point.calls)) | \(percent(point.pass1)) ± "
             + "\(percent(point.standardError)) | \(percent(point.sampledPass1)) "
+            + "| \(point.policyEntropy.map { String(format: "%.3f", $0) } ?? "–") "
             + "| \(point.distillLoss.map { String(format: "%.4f", $0) } ?? "–") |")
       }
     }

@@ -41,6 +41,8 @@ public struct RunRecord: Sendable {
   public var ledger: [LedgerTotals]
   /// Distill's mean loss per round (the divergence for sdpo, mixed for combined objectives).
   public var distillMeanLoss: [Int: Double]
+  /// Per round, the rollouts' per-token entropy estimate (token-weighted over shards).
+  public var policyEntropy: [Int: Double] = [:]
   /// Wall seconds spent on eval (all rounds).
   public var evalWallSeconds: Double
   /// Metrics lines that could not be read (torn writes).
@@ -117,6 +119,7 @@ public struct RunRecord: Sendable {
       if latest[key] == nil { order.append(key) }
       latest[key] = event
     }
+    var entropySums: [Int: (weighted: Double, tokens: Double)] = [:]
     for key in order {
       guard let event = latest[key] else { continue }
       switch event.stage {
@@ -131,10 +134,18 @@ public struct RunRecord: Sendable {
         totals.trainingTokens = event.trainingTokens
         totals.wallSeconds = event.wallSeconds
         record.ledger[event.round] += totals
+        if event.stage == StageName.rollout.rawValue, let entropy = event.values["policy_entropy"] {
+          let tokens = Double(event.generatedTokens)
+          entropySums[event.round, default: (0, 0)].weighted += entropy * tokens
+          entropySums[event.round, default: (0, 0)].tokens += tokens
+        }
         if event.stage == StageName.distill.rawValue, let loss = event.values["mean_loss"] {
           record.distillMeanLoss[event.round] = loss
         }
       }
+    }
+    for (round, sums) in entropySums where sums.tokens > 0 {
+      record.policyEntropy[round] = sums.weighted / sums.tokens
     }
     return record
   }

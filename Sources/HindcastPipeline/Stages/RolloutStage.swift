@@ -36,7 +36,12 @@ public struct RolloutStage {
           temperature: spec.rollout.temperature,
           maxTokens: spec.rollout.maxTokens)
       }
-      return ShardOutput(records: records, budget: budget)
+      // Mean surprisal of the sampled tokens under the untempered policy: at rollout temperature
+      // 1 this is a Monte-Carlo estimate of the policy's per-token entropy (nats), logged per
+      // round as a collapse guard.
+      let logprobs = records.flatMap(\.logprobs)
+      let entropy = logprobs.isEmpty ? 0 : -logprobs.reduce(0) { $0 + Double($1) } / Double(logprobs.count)
+      return ShardOutput(records: records, budget: budget, values: ["policy_entropy": entropy])
     }
   }
 }
