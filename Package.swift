@@ -75,6 +75,7 @@ let package = Package(
       name: "HindcastPipelineTests",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport",
+        "HindcastMemory",
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
   ],

@@ -111,12 +111,14 @@ extension MemoryStore {
     guard mode == .readWrite, threshold > 0, manifest.currentDictionary == 0, !dictionaryTrainingAttempted,
       state.eventCount >= threshold
     else { return }
-    dictionaryTrainingAttempted = true
     let samples = trainingSamples(limit: max(threshold, 4000), byteLimit: 4 << 20)
+    // Too few distinct records yet (many events may repeat a few notes): try again on a later
+    // append rather than never in this process.
+    guard samples.count >= 100 else { return }
+    dictionaryTrainingAttempted = true
     let total = samples.reduce(0) { $0 + $1.count }
     let capacity = min(settings.dictionaryCapacity, max(1024, total / 10))
-    guard samples.count >= 100,
-      let dictionary = try? Zstd.trainDictionary(samples: samples, capacity: capacity),
+    guard let dictionary = try? Zstd.trainDictionary(samples: samples, capacity: capacity),
       !dictionary.isEmpty
     else { return }
     let id = (manifest.dictionaries.map(\.id).max() ?? 0) + 1

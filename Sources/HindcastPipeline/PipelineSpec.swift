@@ -53,6 +53,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var ownMistakesTasks: Int = 512
     /// Probability that a revision example is an own mistake, once there are any.
     public var ownFraction: Double = 0.5
+    /// Probability that a revision example also shows the strategy note the memory's proposer
+    /// writes for its flaw (when it fits the context), so the base policy learns to read `<note>`
+    /// segments before the memory ever offers one.
+    public var noteFraction: Double = 0
   }
 
   public struct Rollout: Codable, Sendable, Equatable {
@@ -171,6 +175,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.ownMistakesEvery = try r.int("pretrain.own_mistakes_every", default: 100, in: 0...10_000_000)
     s.pretrain.ownMistakesTasks = try r.int("pretrain.own_mistakes_tasks", default: 512, in: 0...1_000_000)
     s.pretrain.ownFraction = try r.double("pretrain.own_fraction", default: 0.5, in: 0...1)
+    s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
 
     s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
     s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)

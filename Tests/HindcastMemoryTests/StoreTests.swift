@@ -197,4 +197,27 @@ import Testing
     #expect(throws: HindcastError.self) { try state.resolve(prefix: "zz") }
     #expect(throws: HindcastError.self) { try state.resolve(prefix: "ffffffffffff") }
   }
+
+  /// A store whose first `threshold` events repeat a few records cannot train a dictionary then;
+  /// it must train one later in the same process, once there are enough distinct records.
+  @Test func dictionaryIsTrainedOnceEnoughDistinctRecordsArrive() throws {
+    let directory = TemporaryDirectory()
+    let store = try MemoryStore.open(
+      at: directory.store, options: MemoryOpenOptions(settings: Fixtures.smallSettings))
+    defer { store.close() }
+    // 300 events (over the threshold of 200), but they repeat 5 notes with new provenance each:
+    // too few distinct records to train on...
+    let repeated = (0..<300).map { index in
+      MemoryEvent.noteAdded(
+        Fixtures.note("When adding, write the carry of column \(index % 5).", tag: "t\(index)"))
+    }
+    try store.append(repeated)
+    #expect(store.manifest.dictionaries.isEmpty)
+    // ... then many distinct notes and observations.
+    let events = Fixtures.syntheticEvents(600, seed: 11)
+    for start in stride(from: 0, to: events.count, by: 100) {
+      try store.append(Array(events[start..<min(events.count, start + 100)]))
+    }
+    #expect(store.manifest.dictionaries.count == 1)
+  }
 }

@@ -1,4 +1,7 @@
+import HindcastMemory
 import HindcastModel
+import HindcastSupport
+import HindcastTasks
 import Testing
 
 @testable import HindcastPipeline
@@ -57,5 +60,31 @@ import Testing
       #expect(packed.tokens[term.position + 1] == target)
     }
     #expect(packed.terms.count == 5)
+  }
+
+  /// The quickstart's geometry (context 224, answers of at most 40 tokens, notes of at most 64)
+  /// must leave room for a memory note beside the full hindsight of most arith flaws: otherwise
+  /// the rewrite stage never shows a note and memory values are measured in one arm only.
+  @Test func quickstartTeacherContextsFitANote() throws {
+    let family = ArithFamily()
+    let tasks = try family.generate(split: .train, count: 200, seed: 7, difficulty: TaskDifficulty(level: 1))
+    let builder = ContextBuilder(contextLength: 224, reserve: 40)
+    let writer = RuleBasedNoteProposer(maxTokens: 64)
+    var rng = SeededRandom(seed: 3)
+    var shown = 0
+    for task in tasks {
+      let attempt = family.flaw(solution: task.canonical, task: task, rng: &rng)
+      let example = PretrainStage.revision(
+        task: task, attempt: attempt, family: family, builder: builder, noteWriter: writer)
+      #expect(example.tokens.count <= 224)
+      if example.tokens.contains(Tokenizer.Special.note.rawValue) { shown += 1 }
+    }
+    #expect(shown >= 160, "a note fits in only \(shown) of 200 revision contexts")
+    // Without a writer no note segment appears.
+    let task = tasks[0]
+    let plain = PretrainStage.revision(
+      task: task, attempt: family.flaw(solution: task.canonical, task: task, rng: &rng), family: family,
+      builder: builder)
+    #expect(!plain.tokens.contains(Tokenizer.Special.note.rawValue))
   }
 }

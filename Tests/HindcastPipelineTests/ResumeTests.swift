@@ -1,4 +1,5 @@
 import Foundation
+import HindcastMemory
 import Testing
 
 /// Crash safety of the whole pipeline: SIGKILL at many points, rerun, compare with an
@@ -67,6 +68,26 @@ import Testing
     #expect(memoryWhole.stdout == memoryKilled.stdout)
     let verify = try runner.run(["verify", "--run", "killed"])
     #expect(verify.status == 0, "\(verify.stdout)")
+    try Self.expectMemoryProvenanceIsChecked(runner, run: "killed")
+  }
+
+  /// `memory verify --run` traces every note's provenance to the run's records: it passes on the
+  /// pipeline's own memory and names a record id that no shard holds.
+  static func expectMemoryProvenanceIsChecked(_ runner: BinaryRunner, run: String) throws {
+    let clean = try runner.run(["memory", "verify", "--run", run])
+    #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+    let store = try MemoryStore.open(at: MemoryStore.directory(ofRun: runner.directory + "/" + run))
+    let stray = Note(
+      text: "When testing, name a rollout that does not exist, because verify must notice.",
+      scope: NoteScope(family: "arith"), origin: .critique,
+      provenance: NoteProvenance(
+        run: "tiny", round: 0, rolloutIds: ["no-such-rollout"], sourceTaskId: "arith-none"),
+      createdRound: 0)
+    _ = try store.add([stray])
+    store.close()
+    let dangling = try runner.run(["memory", "verify", "--run", run])
+    #expect(dangling.status == 1)
+    #expect(dangling.stdout.contains("dangling provenance: record 'no-such-rollout'"), "\(dangling.stdout)")
   }
 
   @Test func twoWorkersSplitAStageAndTheUnionEqualsOneProcess() throws {

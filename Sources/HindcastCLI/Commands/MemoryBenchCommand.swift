@@ -33,6 +33,13 @@ struct MemoryBenchCommand: ParsableCommand {
   @Option(name: .long, help: "Seed of the synthetic events.")
   var seed: UInt64 = 1
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Measure only compression, on events rebuilt from this store's notes and observations (for example RUN/memory).",
+      valueName: "store"))
+  var compressionOf: String?
+
   func validate() throws {
     guard events >= 1, batch >= 1, threads >= 1, singleAppends >= 0 else {
       throw ValidationError("--events, --batch and --threads must be at least 1, --single-appends at least 0")
@@ -40,6 +47,12 @@ struct MemoryBenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let compressionOf {
+      let store = try MemoryStore.open(at: compressionOf, options: .readOnly(decodeThreads: threads))
+      let results = try MemoryBenchmark.compression(rebuilding: store.state, in: dir)
+      emit(render(results))
+      return
+    }
     var configuration = MemoryBenchmark.Configuration(
       events: events, batchSize: batch, threads: threads,
       durability: noFsync ? .processCrashOnly : .fsyncEachAppend,
@@ -48,12 +61,16 @@ struct MemoryBenchCommand: ParsableCommand {
     let results = try MemoryBenchmark.run(in: dir, configuration: configuration) { line in
       StandardError.write("bench: \(line)\n")
     }
+    emit(render(results))
+  }
+
+  private func render(_ results: [MemoryBenchmark.Measurement]) -> [String] {
     var table = TextTable([.init("MEASUREMENT"), .init("VALUE", .right), .init("UNIT")])
     for result in results {
       let value = result.value >= 100 ? String(Int(result.value.rounded())) : String(format2(result.value))
       table.add([result.name, value, result.unit])
     }
-    emit(table.render())
+    return table.render()
   }
 
   private func format2(_ value: Double) -> String {

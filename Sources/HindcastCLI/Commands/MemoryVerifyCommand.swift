@@ -1,12 +1,19 @@
 import ArgumentParser
+import Foundation
 import HindcastMemory
+import HindcastPipeline
 import HindcastSupport
+import Logging
 
 struct MemoryVerifyCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "verify",
     abstract: "Check checksums of every record and snapshot, provenance and the token budget.",
-    discussion: "Exits with status 1 if any error is found (warnings alone exit 0).")
+    discussion: """
+      With --run, every rollout, feedback and rewrite id a note's provenance names must exist in \
+      the run's completed shards (dangling provenance is an error). Exits with status 1 if any \
+      error is found (warnings alone exit 0).
+      """)
 
   @OptionGroup var location: MemoryLocationOptions
 
@@ -15,7 +22,18 @@ struct MemoryVerifyCommand: ParsableCommand {
 
   func run() throws {
     let store = try location.openForReading()
-    let report = store.verify()
+    // With --run, provenance must name records that exist in the run's shards.
+    var known: Set<String>?
+    if let runDirectory = location.run {
+      if FileManager.default.fileExists(atPath: RunLayout(root: runDirectory).spec) {
+        let run = try Run(directory: runDirectory, specPath: nil, logger: Logger(label: "hindcast"))
+        known = try RunInspector(run: run).recordIds()
+      } else {
+        StandardError.write(
+          "note: \(runDirectory) holds no pipeline.toml, so provenance is not checked against run records\n")
+      }
+    }
+    let report = store.verify(recordExists: known.map { ids in { ids.contains($0) } })
     emit(MemoryInspection.verification(report, json: json))
     if report.errors > 0 {
       throw HindcastError(

@@ -1,4 +1,5 @@
 import Foundation
+import HindcastMemory
 import HindcastModel
 import HindcastSupport
 import HindcastTasks
@@ -23,20 +24,45 @@ import HindcastTraining
 ///   tasks become revision examples, refreshed every `own_mistakes_every` steps on fresh tasks
 ///   (FEASIBILITY.md: revisions from the policy's own mistakes make a stronger teacher); a
 ///   revision draw then takes an own mistake with probability `own_fraction`.
+/// - Notes (`note_fraction`, default 0): a revision example shows, with this probability, the
+///   strategy note the memory stage's proposer writes for the example's flaw, placed where the
+///   rewrite stage puts retrieved notes. Without it the base policy has never seen a `<note>`
+///   segment when the memory first offers one.
 public struct PretrainStage {
   public let run: Run
   public let tasks: TaskSource
 
   /// A revision example: the teacher context for a flawed attempt, then the canonical solution.
+  /// With a `noteWriter`, the context also shows its note for the flaw (dropped, as in the rewrite
+  /// stage, when it does not fit).
   static func revision(
-    task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder
+    task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder,
+    noteWriter: RuleBasedNoteProposer? = nil
   ) -> TrainingSequence {
     let result = family.execute(task: task, attempt: attempt)
     let critique = family.critique(task: task, attempt: attempt, result: result)
+    var notes: [String] = []
+    if let noteWriter {
+      let evidence = NoteEvidence(
+        family: task.family, features: task.features, critique: critique.text, causeTag: critique.cause,
+        hint: critique.hint, verifiedRewrite: true,
+        provenance: NoteProvenance(run: "pretrain", round: 0, sourceTaskId: task.id))
+      notes = noteWriter.propose(from: evidence).prefix(1).map(\.text)
+    }
     let hindsight = ContextBuilder.Hindsight(
-      attempt: attempt, feedback: result.feedbackText(level: .full), critique: critique.rendered)
+      attempt: attempt, feedback: result.feedbackText(level: .full), critique: critique.rendered, notes: notes
+    )
     let prompt = builder.teacher(task: task.prompt, hindsight: hindsight).tokens
     return .supervised(prompt: prompt, completion: ContextBuilder.completion(task.canonical))
+  }
+
+  /// The note writer for one revision example: the memory stage's proposer with probability
+  /// `pretrain.note_fraction`, else nil. Draws from `rng` only when the fraction is positive, so
+  /// runs without notes keep their earlier random streams.
+  func noteWriter(rng: inout SeededRandom) -> RuleBasedNoteProposer? {
+    let fraction = run.spec.pretrain.noteFraction
+    guard fraction > 0, rng.nextUnitDouble() < fraction else { return nil }
+    return RuleBasedNoteProposer(maxTokens: max(16, run.spec.rewrite.memoryBudgetTokens))
   }
 
   /// Concatenates examples from `draw` into one sequence of at most `length` tokens, shifting
@@ -84,9 +110,9 @@ public struct PretrainStage {
         prompt: builder.student(task: $0.prompt), completion: ContextBuilder.completion($0.canonical))
     }.filter(fits)
     let synthetic = corpus.map { task in
-      Self.revision(
-        task: task, attempt: family.flaw(solution: task.canonical, task: task, rng: &rng), family: family,
-        builder: builder)
+      let attempt = family.flaw(solution: task.canonical, task: task, rng: &rng)
+      return Self.revision(
+        task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter(rng: &rng))
     }.filter(fits)
     guard !direct.isEmpty else {
       throw HindcastError(
@@ -174,10 +200,14 @@ public struct PretrainStage {
       model: model, prompts: sample.map { builder.student(task: $0.prompt) }, settings: settings, seeds: seeds
     )
     var examples: [TrainingSequence] = []
+    var rng = SeededRandom(seed: SeedDerivation.derive(seed, [0x6E6F_7465]))
     for (task, generation) in zip(sample, generations) {
       let attempt = Tokenizer.decodeText(generation.tokens)
       if tasks.family.execute(task: task, attempt: attempt).passed { continue }
-      examples.append(Self.revision(task: task, attempt: attempt, family: tasks.family, builder: builder))
+      examples.append(
+        Self.revision(
+          task: task, attempt: attempt, family: tasks.family, builder: builder,
+          noteWriter: noteWriter(rng: &rng)))
     }
     return examples
   }
