@@ -100,36 +100,11 @@ enum EventCoding {
     guard let first = try scanner.nextRawKey(&cursor), first.matches("event"),
       let kind = try scanner.readPlainStringRange(), scanner.bytes(kind, equal: "observation")
     else { return false }
-    var note: UInt64?
-    var included: Bool?
-    var verified: Bool?
-    var round: Int?
-    var task: Range<Int>?
-    var rewrite: Range<Int>?
-    while let key = try scanner.nextRawKey(&cursor) {
-      if key.matches("note") {
-        note = try scanner.readHex64()
-      } else if key.matches("included") {
-        included = try scanner.readBool()
-      } else if key.matches("verified") {
-        verified = try scanner.readBool()
-      } else if key.matches("task") {
-        guard let range = try scanner.readPlainStringRange() else { return false }
-        task = range
-      } else if key.matches("round") {
-        round = try scanner.readInt()
-      } else if key.matches("rewrite") {
-        guard let range = try scanner.readPlainStringRange() else { return false }
-        rewrite = range
-      } else {
-        return false
-      }
+    guard let fields = try PlainObservationFields.read(&scanner, &cursor, allowsHolder: false) else {
+      return false
     }
     try scanner.expectEnd()
-    guard let note, let included, let verified, let round, let task, let rewrite else { return false }
-    scanner.appendObservation(
-      to: &log, noteId: note, included: included, verified: verified, round: round, task: task,
-      rewrite: rewrite)
+    fields.append(to: &log, from: scanner)
     return true
   }
 

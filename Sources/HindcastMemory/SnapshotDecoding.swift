@@ -101,40 +101,10 @@ extension SnapshotCoding {
     guard let first = try scanner.nextRawKey(&cursor), first.matches("kind"),
       let kind = try scanner.readPlainStringRange(), scanner.bytes(kind, equal: "observation")
     else { return false }
-    var holder: UInt64?
-    var note: UInt64?
-    var included: Bool?
-    var verified: Bool?
-    var round: Int?
-    var task: Range<Int>?
-    var rewrite: Range<Int>?
-    while let key = try scanner.nextRawKey(&cursor) {
-      if key.matches("holder") {
-        holder = try scanner.readHex64()
-      } else if key.matches("note") {
-        note = try scanner.readHex64()
-      } else if key.matches("included") {
-        included = try scanner.readBool()
-      } else if key.matches("verified") {
-        verified = try scanner.readBool()
-      } else if key.matches("task") {
-        guard let range = try scanner.readPlainStringRange() else { return false }
-        task = range
-      } else if key.matches("round") {
-        round = try scanner.readInt()
-      } else if key.matches("rewrite") {
-        guard let range = try scanner.readPlainStringRange() else { return false }
-        rewrite = range
-      } else {
-        return false
-      }
-    }
-    guard let holder, let note, let included, let verified, let round, let task, let rewrite else {
-      return false
-    }
-    scanner.appendObservation(
-      to: &chunk.observations, noteId: note, included: included, verified: verified, round: round, task: task,
-      rewrite: rewrite)
+    guard let fields = try PlainObservationFields.read(&scanner, &cursor, allowsHolder: true),
+      let holder = fields.holder
+    else { return false }
+    fields.append(to: &chunk.observations, from: scanner)
     chunk.holders.append(NoteId(value: holder))
     return true
   }
