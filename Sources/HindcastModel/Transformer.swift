@@ -8,7 +8,8 @@ import HindcastSupport
 ///
 /// Ownership and threading: a `Transformer` owns its parameters, gradients and activation
 /// buffers and is not thread-safe. Activation buffers are allocated once per batch shape
-/// `(B, T)` and reused; calling `forward` with a new shape reallocates them.
+/// `(B, T)` and reused; calling `forward` with a new shape reallocates them. A training step
+/// (`lossAndGradients`) may run on `trainingThreads` threads internally (see there).
 public final class Transformer {
   public let config: ModelConfig
   public let layout: ParameterLayout
@@ -17,6 +18,21 @@ public final class Transformer {
   /// Gradients of the loss with respect to `parameters`, accumulated by `backward`. (P)
   public var gradients: [Float]
   var activations: Activations?
+  /// Threads a training step (`lossAndGradients(_:)`) runs on, at least 1. With T > 1 the batch
+  /// is split into T fixed shards of consecutive sequences; each shard's forward and backward pass
+  /// runs on its own thread with single-threaded BLAS, into its own activations and gradient
+  /// buffer, and the shard gradients are then summed in shard order. Results are therefore
+  /// bit-identical run to run for a fixed T (and equal to the T = 1 results up to float
+  /// rounding). T = 1 is the plain unsharded step with however many BLAS threads are set.
+  /// `forward`, `backward`, `evaluate` and scoring are not sharded.
+  public var trainingThreads: Int = 1 {
+    didSet { trainingThreads = max(1, trainingThreads) }
+  }
+  /// Per-shard workspaces of sharded training steps, created on first use.
+  var trainingShards: [TrainingShard] = []
+  /// The `GemmTimer`s of shards 1..<T of the most recent sharded step that ran inside a
+  /// `GemmTimer` scope (shard 0 records into the scope's own timer); empty otherwise.
+  public internal(set) var shardGemmTimers: [GemmTimer] = []
 
   /// A model with GPT-2 style initialization: weights ~ N(0, 0.02), residual projections scaled
   /// by 1/sqrt(2L), LayerNorm gains 1 and biases 0.
@@ -114,7 +130,7 @@ public final class Transformer {
     }
   }
 
-  private func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
+  func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
     let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
     let n = b * t
     // Embedding: residual[0] (N, C) = wte[token] + wpe[position]
@@ -167,7 +183,7 @@ public final class Transformer {
       outputs: v)
   }
 
-  private func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
+  func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
     let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
     let n = b * t
     let dres = act.dresidual.pointer
