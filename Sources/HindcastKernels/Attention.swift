@@ -95,8 +95,7 @@ public enum Attention {
         for row in 0..<t {
           let pr = p + row * t
           let dr = scratch + row * t
-          var dot: Float = 0
-          for j in 0...row { dot += pr[j] * dr[j] }
+          let dot = Reduce.dot(pr, dr, count: row + 1)
           for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
           for j in (row + 1)..<t { dr[j] = 0 }
         }

@@ -158,8 +158,7 @@ public final class Transformer {
       let mid = act.residualMid[l].pointer
       Linear.forward(
         y: mid, x: act.attnOut[l].pointer, weight: p + w.projWeight, bias: p + w.projBias, rows: n, inputs: c,
-        outputs: c)
-      for i in 0..<(n * c) { mid[i] += input[i] }
+        outputs: c, residual: input)
       LayerNorm.forward(
         out: act.ln2[l].pointer, mean: act.ln2Mean[l].pointer, rstd: act.ln2Rstd[l].pointer, x: mid,
         weight: p + w.ln2Weight, bias: p + w.ln2Bias, rows: n, width: c)
@@ -170,8 +169,7 @@ public final class Transformer {
       let next = act.residual[l + 1].pointer
       Linear.forward(
         y: next, x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, bias: p + w.fcProjBias, rows: n,
-        inputs: h, outputs: c)
-      for i in 0..<(n * c) { next[i] += mid[i] }
+        inputs: h, outputs: c, residual: mid)
     }
     LayerNorm.forward(
       out: act.lnf.pointer, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer,
@@ -200,11 +198,12 @@ public final class Transformer {
     for l in stride(from: config.layers - 1, through: 0, by: -1) {
       let w = layout.blocks[l]
       // dres holds d(residual[l+1]); the MLP branch and the skip both receive it.
-      act.dfcPre.zero()
       Linear.backward(
         dx: act.dfcAct.pointer, dweight: g + w.fcProjWeight, dbias: g + w.fcProjBias, dy: dres,
         x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, rows: n, inputs: h, outputs: c)
-      GELU.backward(dx: act.dfcPre.pointer, x: act.fcPre[l].pointer, dout: act.dfcAct.pointer, count: n * h)
+      GELU.backward(
+        dx: act.dfcPre.pointer, x: act.fcPre[l].pointer, dout: act.dfcAct.pointer, count: n * h,
+        accumulate: false)
       Linear.backward(
         dx: act.dnorm.pointer, dweight: g + w.fcWeight, dbias: g + w.fcBias, dy: act.dfcPre.pointer,
         x: act.ln2[l].pointer, weight: p + w.fcWeight, rows: n, inputs: c, outputs: h)
