@@ -72,7 +72,9 @@ public enum Reduce {
       var acc = load(x)
       i = 8
       while i + 8 <= count {
-        acc = pointwiseMax(acc, load(x + i))
+        let v = load(x + i)
+        // A compare and a blend (the generic `pointwiseMax` is not inlined).
+        acc.replace(with: v, where: v .> acc)
         i += 8
       }
       result = acc.max()

@@ -144,7 +144,9 @@ public final class Transformer {
       let pe = p + layout.wpe + pos * c
       for i in 0..<c { out[i] = te[i] + pe[i] }
     }
-    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    act.queryBlock = Attention.Shape.queryBlock(blasThreads: BLASThreads.current)
+    let shape = Attention.Shape(
+      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for (l, w) in layout.blocks.enumerated() {
       let input = act.residual[l].pointer
       LayerNorm.forward(
@@ -194,7 +196,8 @@ public final class Transformer {
       dx: dres, dweight: g + layout.lnfWeight, dbias: g + layout.lnfBias, dout: act.dnorm.pointer,
       x: act.residual[config.layers].pointer, weight: p + layout.lnfWeight, mean: act.lnfMean.pointer,
       rstd: act.lnfRstd.pointer, rows: n, width: c)
-    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    let shape = Attention.Shape(
+      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for l in stride(from: config.layers - 1, through: 0, by: -1) {
       let w = layout.blocks[l]
       // dres holds d(residual[l+1]); the MLP branch and the skip both receive it.
@@ -247,7 +250,11 @@ extension Transformer {
   /// batch issues, with the model's shapes and strides and how often each runs. It mirrors
   /// `runForward`, `runBackward`, `Linear` and `Attention`; `hindcast bench` replays it to measure
   /// a step's GEMM time and reports each shape's throughput. Keep it in step with those functions.
-  public static func trainingGemmPlan(config: ModelConfig, batch: Int, length: Int) -> [GemmBenchmark.Shape] {
+  /// `queryBlock` is the attention query block; by default the one a step uses at the current
+  /// BLAS thread count (`Attention.Shape.queryBlock(blasThreads:)`).
+  public static func trainingGemmPlan(
+    config: ModelConfig, batch: Int, length: Int, queryBlock: Int? = nil
+  ) -> [GemmBenchmark.Shape] {
     let (n, t, c, h, v, d) = (
       batch * length, length, config.width, config.hiddenWidth, config.vocabSize, config.headWidth
     )
@@ -268,7 +275,9 @@ extension Transformer {
     var plan: [S] = []
     plan += linear("attn.qkv", inputs: c, outputs: 3 * c, bias: true, calls: l)
     // Attention, per head and causal query block (see `Attention.Shape.blocks`).
-    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads).blocks
+    let block = queryBlock ?? Attention.Shape.queryBlock(blasThreads: BLASThreads.current)
+    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads, queryBlock: block)
+      .blocks
     for (first, rows, keys) in blocks {
       let tag = blocks.count == 1 ? "" : " q\(first)..<\(keys)"
       plan += [
