@@ -154,6 +154,8 @@ def decode_tokens_per_second(model, batch, prompt, new_tokens, repeats, generato
 def run_pytorch(args, model, round_index):
     generator = torch.Generator().manual_seed(round_index)
     result = {"training": train_tokens_per_second(model, args.batch, args.seq, args.steps, 2, generator)}
+    if args.training_only:
+        return result
     model.eval()
     for b in args.decode_batches:
         result[f"decode_{b}"] = decode_tokens_per_second(
@@ -198,7 +200,9 @@ def run_hindcast(args, with_gemm):
             "--new-tokens", str(args.new_tokens),
             "--decode-batches", ",".join(str(b) for b in args.decode_batches), "--json", path,
         ]
-        if not with_gemm:
+        if args.training_only:
+            command += ["--only", "train", "--no-gemm-replay"]
+        elif not with_gemm:
             command += ["--only", "train", "--only", "decode"]
         completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         if completed.returncode != 0:
@@ -226,6 +230,8 @@ def main():
     parser.add_argument("--decode-batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--manual-attention", action="store_true",
                         help="PyTorch attention as explicit masked softmax instead of SDPA (is_causal)")
+    parser.add_argument("--training-only", action="store_true",
+                        help="measure only training on both sides (no GEMM table, replay or decode)")
     parser.add_argument("--json", help="write every round's figures and the medians here")
     parser.add_argument("--quiet-idle", type=float, default=0.9,
                         help="before each run wait until the CPUs are this idle (0 disables)")
@@ -270,7 +276,9 @@ def main():
         return statistics.median(result[key][field] for result in rounds[side])
 
     rows = [("training", "tokens_per_second", "training tok/s (batch %d x %d)" % (args.batch, args.seq))]
-    rows += [(f"decode_{b}", "decode_tokens_per_second", f"decode tok/s, batch {b}") for b in args.decode_batches]
+    if not args.training_only:
+        rows += [(f"decode_{b}", "decode_tokens_per_second", f"decode tok/s, batch {b}")
+                 for b in args.decode_batches]
     lines = [("workload", "hindcast", "pytorch", "ratio", "target", "met")]
     summary = {"rounds": rounds, "medians": {}}
     for key, field, label in rows:

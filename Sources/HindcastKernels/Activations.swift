@@ -20,19 +20,26 @@ public enum GELU {
     }
   }
 
-  /// dx (n) += gelu'(x) * dout (n).
+  /// dx (n) += gelu'(x) * dout (n), or `=` when `accumulate` is false (no zeroing pass needed).
   public static func backward(
-    dx: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count: Int
+    dx: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count: Int,
+    accumulate: Bool = true
   ) {
-    for i in 0..<count {
-      let v = x[i]
-      let v2 = v * v
-      let twiceInner = 2 * scale * (v + cubic * v2 * v)
-      let sigmoid = 1 / (1 + FastMath.exp(-twiceInner))
-      // d/dv [v sigmoid(2u)] = sigmoid + v sigmoid (1 - sigmoid) 2 u'(v)
-      let local = sigmoid + v * sigmoid * (1 - sigmoid) * (2 * scale) * (1 + 3 * cubic * v2)
-      dx[i] += local * dout[i]
+    if !accumulate {
+      for i in 0..<count { dx[i] = derivative(x[i]) * dout[i] }
+      return
     }
+    for i in 0..<count { dx[i] += derivative(x[i]) * dout[i] }
+  }
+
+  /// gelu'(v).
+  @inline(__always)
+  static func derivative(_ v: Float) -> Float {
+    let v2 = v * v
+    let twiceInner = 2 * scale * (v + cubic * v2 * v)
+    let sigmoid = 1 / (1 + FastMath.exp(-twiceInner))
+    // d/dv [v sigmoid(2u)] = sigmoid + v sigmoid (1 - sigmoid) 2 u'(v)
+    return sigmoid + v * sigmoid * (1 - sigmoid) * (2 * scale) * (1 + 3 * cubic * v2)
   }
 }
 
@@ -70,15 +77,11 @@ public enum Softmax {
   /// at and after `valid` are set to zero (causal masking). Returns log of the normalizer and the
   /// row maximum folded together (the log-sum-exp).
   @discardableResult
+  /// Uses `FastMath.exp` and `Reduce` (vectorized), `valid >= 1`.
   public static func inPlace(_ row: UnsafeMutablePointer<Float>, valid: Int, count: Int) -> Float {
-    var maxValue = -Float.infinity
-    for i in 0..<valid where row[i] > maxValue { maxValue = row[i] }
-    var sum: Float = 0
-    for i in 0..<valid {
-      let e = expf(row[i] - maxValue)
-      row[i] = e
-      sum += e
-    }
+    let maxValue = Reduce.maximum(row, count: valid)
+    for i in 0..<valid { row[i] = FastMath.exp(row[i] - maxValue) }
+    let sum = Reduce.sum(row, count: valid)
     let inv = 1 / sum
     for i in 0..<valid { row[i] *= inv }
     for i in valid..<count { row[i] = 0 }

@@ -14,8 +14,17 @@ public enum Attention {
   public struct Shape: Sendable {
     public let batch: Int, length: Int, width: Int, heads: Int
     public let queryBlock: Int
-    /// The default `queryBlock`: two blocks at T = 256, where halving the products no longer pays.
+    /// The default `queryBlock` with multi-threaded BLAS: two blocks at T = 256, where halving the
+    /// products no longer pays (two BLAS threads gain little on the smaller products).
     public static let defaultQueryBlock = 128
+    /// The `queryBlock` for single-threaded BLAS (one-thread or sharded training steps), where the
+    /// smaller products run at nearly full speed and skipping more of the masked triangle wins.
+    public static let singleThreadQueryBlock = 32
+
+    /// `singleThreadQueryBlock` when BLAS runs `blasThreads` = 1 thread, else `defaultQueryBlock`.
+    public static func queryBlock(blasThreads: Int) -> Int {
+      blasThreads <= 1 ? singleThreadQueryBlock : defaultQueryBlock
+    }
 
     public init(batch: Int, length: Int, width: Int, heads: Int, queryBlock: Int = Shape.defaultQueryBlock) {
       self.batch = batch
@@ -95,8 +104,7 @@ public enum Attention {
         for row in 0..<t {
           let pr = p + row * t
           let dr = scratch + row * t
-          var dot: Float = 0
-          for j in 0...row { dot += pr[j] * dr[j] }
+          let dot = Reduce.dot(pr, dr, count: row + 1)
           for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
           for j in (row + 1)..<t { dr[j] = 0 }
         }

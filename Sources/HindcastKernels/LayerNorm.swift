@@ -10,15 +10,8 @@ public enum LayerNorm {
   ) {
     for r in 0..<rows {
       let xr = x + r * width
-      var m: Float = 0
-      for i in 0..<width { m += xr[i] }
-      m /= Float(width)
-      var v: Float = 0
-      for i in 0..<width {
-        let d = xr[i] - m
-        v += d * d
-      }
-      v /= Float(width)
+      let m = Reduce.sum(xr, count: width) / Float(width)
+      let v = Reduce.sumOfSquares(xr, around: m, count: width) / Float(width)
       let s = 1 / (v + epsilon).squareRoot()
       let o = out + r * width
       for i in 0..<width { o[i] = (xr[i] - m) * s * weight[i] + bias[i] }
@@ -40,13 +33,27 @@ public enum LayerNorm {
       let dr = dout + r * width
       let m = mean[r]
       let s = rstd[r]
-      var meanDnorm: Float = 0
-      var meanDnormNorm: Float = 0
-      for i in 0..<width {
+      // Both row sums with eight lanes each (see `Reduce`).
+      var sumDnorm = SIMD8<Float>(repeating: 0)
+      var sumDnormNorm = SIMD8<Float>(repeating: 0)
+      let mv = SIMD8<Float>(repeating: m)
+      let sv = SIMD8<Float>(repeating: s)
+      var i = 0
+      while i + 8 <= width {
+        let norm = (Reduce.load(xr + i) - mv) * sv
+        let dnorm = Reduce.load(weight + i) * Reduce.load(dr + i)
+        sumDnorm += dnorm
+        sumDnormNorm += dnorm * norm
+        i += 8
+      }
+      var meanDnorm = sumDnorm.sum()
+      var meanDnormNorm = sumDnormNorm.sum()
+      while i < width {
         let norm = (xr[i] - m) * s
         let dnorm = weight[i] * dr[i]
         meanDnorm += dnorm
         meanDnormNorm += dnorm * norm
+        i += 1
       }
       meanDnorm *= invWidth
       meanDnormNorm *= invWidth

@@ -1,16 +1,26 @@
 /// A fully connected layer with PyTorch's weight orientation: `W (out, in)`, `y = x W^T + b`.
 public enum Linear {
-  /// y (N, out) = x (N, in) W^T + b. `bias` may be nil.
+  /// y (N, out) = x (N, in) W^T + b (+ residual). `bias` may be nil; `residual (N, out)`, when
+  /// given, is added in the same pass that writes the bias (a skip connection without a separate
+  /// pass over y). `residual` must not alias `y`.
   public static func forward(
     y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, rows: Int, inputs: Int, outputs: Int
+    bias: UnsafePointer<Float>?, rows: Int, inputs: Int, outputs: Int, residual: UnsafePointer<Float>? = nil
   ) {
-    if let bias {
+    if let residual, let bias {
+      for r in 0..<rows {
+        let out = y + r * outputs
+        let skip = residual + r * outputs
+        for o in 0..<outputs { out[o] = bias[o] + skip[o] }
+      }
+    } else if let residual {
+      y.update(from: residual, count: rows * outputs)
+    } else if let bias {
       for r in 0..<rows { (y + r * outputs).update(from: bias, count: outputs) }
     }
     Gemm.multiply(
       .normal, .transposed, m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: weight, ldb: inputs,
-      beta: bias == nil ? 0 : 1, c: y, ldc: outputs)
+      beta: bias == nil && residual == nil ? 0 : 1, c: y, ldc: outputs)
   }
 
   /// Backward pass. `dx (N, in)` is overwritten when `accumulateInput` is false and added to

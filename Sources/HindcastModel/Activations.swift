@@ -10,6 +10,9 @@ final class Activations {
 
   // Forward (kept for the backward pass).
   var tokens: [Int32]  // (N)
+  /// The attention query block of the forward pass (`Attention.Shape.queryBlock`), reused by the
+  /// backward pass.
+  var queryBlock = Attention.Shape.defaultQueryBlock
   let residual: [FloatBuffer]  // L+1 x (N, C): input of each block, and the final stream
   let ln1: [FloatBuffer]  // L x (N, C)
   let ln1Mean: [FloatBuffer], ln1Rstd: [FloatBuffer]  // L x (N)

@@ -198,8 +198,15 @@ extension Transformer {
   /// right-padded with `<pad>` to the longest one. Terms are validated before the forward pass
   /// (a teacher's probability mass when it is evaluated); on any error `gradients` is left
   /// unchanged.
+  ///
+  /// With `trainingThreads` T > 1 (and at least 2 sequences) the step is sharded over T threads;
+  /// see `trainingThreads`. Term weights are the caller's, so the loss normalization does not
+  /// depend on the sharding.
   public func lossAndGradients(_ batch: [TrainingSequence]) throws -> LossReport {
     let (tokens, length) = try pack(batch)
+    if trainingThreads > 1 && batch.count > 1 {
+      return try shardedLossAndGradients(batch, tokens: tokens, length: length)
+    }
     var report = LossReport()
     try forward(tokens: tokens, batch: batch.count, length: length) { _ in }
     try backward { dlogits in
@@ -244,7 +251,7 @@ extension Transformer {
   }
 
   /// Evaluates every term on `logits (B, T, V)`; adds weighted gradients into `dlogits` if given.
-  private func accumulateTerms(
+  func accumulateTerms(
     _ batch: [TrainingSequence], length: Int, logits: UnsafePointer<Float>,
     dlogits: UnsafeMutablePointer<Float>?
   ) throws -> LossReport {

@@ -8,7 +8,8 @@ import HindcastSupport
 ///
 /// Ownership and threading: a `Transformer` owns its parameters, gradients and activation
 /// buffers and is not thread-safe. Activation buffers are allocated once per batch shape
-/// `(B, T)` and reused; calling `forward` with a new shape reallocates them.
+/// `(B, T)` and reused; calling `forward` with a new shape reallocates them. A training step
+/// (`lossAndGradients`) may run on `trainingThreads` threads internally (see there).
 public final class Transformer {
   public let config: ModelConfig
   public let layout: ParameterLayout
@@ -17,6 +18,21 @@ public final class Transformer {
   /// Gradients of the loss with respect to `parameters`, accumulated by `backward`. (P)
   public var gradients: [Float]
   var activations: Activations?
+  /// Threads a training step (`lossAndGradients(_:)`) runs on, at least 1. With T > 1 the batch
+  /// is split into T fixed shards of consecutive sequences; each shard's forward and backward pass
+  /// runs on its own thread with single-threaded BLAS, into its own activations and gradient
+  /// buffer, and the shard gradients are then summed in shard order. Results are therefore
+  /// bit-identical run to run for a fixed T (and equal to the T = 1 results up to float
+  /// rounding). T = 1 is the plain unsharded step with however many BLAS threads are set.
+  /// `forward`, `backward`, `evaluate` and scoring are not sharded.
+  public var trainingThreads: Int = 1 {
+    didSet { trainingThreads = max(1, trainingThreads) }
+  }
+  /// Per-shard workspaces of sharded training steps, created on first use.
+  var trainingShards: [TrainingShard] = []
+  /// The `GemmTimer`s of shards 1..<T of the most recent sharded step that ran inside a
+  /// `GemmTimer` scope (shard 0 records into the scope's own timer); empty otherwise.
+  public internal(set) var shardGemmTimers: [GemmTimer] = []
 
   /// A model with GPT-2 style initialization: weights ~ N(0, 0.02), residual projections scaled
   /// by 1/sqrt(2L), LayerNorm gains 1 and biases 0.
@@ -114,7 +130,7 @@ public final class Transformer {
     }
   }
 
-  private func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
+  func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
     let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
     let n = b * t
     // Embedding: residual[0] (N, C) = wte[token] + wpe[position]
@@ -128,7 +144,9 @@ public final class Transformer {
       let pe = p + layout.wpe + pos * c
       for i in 0..<c { out[i] = te[i] + pe[i] }
     }
-    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    act.queryBlock = Attention.Shape.queryBlock(blasThreads: BLASThreads.current)
+    let shape = Attention.Shape(
+      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for (l, w) in layout.blocks.enumerated() {
       let input = act.residual[l].pointer
       LayerNorm.forward(
@@ -142,8 +160,7 @@ public final class Transformer {
       let mid = act.residualMid[l].pointer
       Linear.forward(
         y: mid, x: act.attnOut[l].pointer, weight: p + w.projWeight, bias: p + w.projBias, rows: n, inputs: c,
-        outputs: c)
-      for i in 0..<(n * c) { mid[i] += input[i] }
+        outputs: c, residual: input)
       LayerNorm.forward(
         out: act.ln2[l].pointer, mean: act.ln2Mean[l].pointer, rstd: act.ln2Rstd[l].pointer, x: mid,
         weight: p + w.ln2Weight, bias: p + w.ln2Bias, rows: n, width: c)
@@ -154,8 +171,7 @@ public final class Transformer {
       let next = act.residual[l + 1].pointer
       Linear.forward(
         y: next, x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, bias: p + w.fcProjBias, rows: n,
-        inputs: h, outputs: c)
-      for i in 0..<(n * c) { next[i] += mid[i] }
+        inputs: h, outputs: c, residual: mid)
     }
     LayerNorm.forward(
       out: act.lnf.pointer, mean: act.lnfMean.pointer, rstd: act.lnfRstd.pointer,
@@ -167,7 +183,7 @@ public final class Transformer {
       outputs: v)
   }
 
-  private func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
+  func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
     let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
     let n = b * t
     let dres = act.dresidual.pointer
@@ -180,15 +196,17 @@ public final class Transformer {
       dx: dres, dweight: g + layout.lnfWeight, dbias: g + layout.lnfBias, dout: act.dnorm.pointer,
       x: act.residual[config.layers].pointer, weight: p + layout.lnfWeight, mean: act.lnfMean.pointer,
       rstd: act.lnfRstd.pointer, rows: n, width: c)
-    let shape = Attention.Shape(batch: b, length: t, width: c, heads: config.heads)
+    let shape = Attention.Shape(
+      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for l in stride(from: config.layers - 1, through: 0, by: -1) {
       let w = layout.blocks[l]
       // dres holds d(residual[l+1]); the MLP branch and the skip both receive it.
-      act.dfcPre.zero()
       Linear.backward(
         dx: act.dfcAct.pointer, dweight: g + w.fcProjWeight, dbias: g + w.fcProjBias, dy: dres,
         x: act.fcAct[l].pointer, weight: p + w.fcProjWeight, rows: n, inputs: h, outputs: c)
-      GELU.backward(dx: act.dfcPre.pointer, x: act.fcPre[l].pointer, dout: act.dfcAct.pointer, count: n * h)
+      GELU.backward(
+        dx: act.dfcPre.pointer, x: act.fcPre[l].pointer, dout: act.dfcAct.pointer, count: n * h,
+        accumulate: false)
       Linear.backward(
         dx: act.dnorm.pointer, dweight: g + w.fcWeight, dbias: g + w.fcBias, dy: act.dfcPre.pointer,
         x: act.ln2[l].pointer, weight: p + w.fcWeight, rows: n, inputs: c, outputs: h)
@@ -232,7 +250,11 @@ extension Transformer {
   /// batch issues, with the model's shapes and strides and how often each runs. It mirrors
   /// `runForward`, `runBackward`, `Linear` and `Attention`; `hindcast bench` replays it to measure
   /// a step's GEMM time and reports each shape's throughput. Keep it in step with those functions.
-  public static func trainingGemmPlan(config: ModelConfig, batch: Int, length: Int) -> [GemmBenchmark.Shape] {
+  /// `queryBlock` is the attention query block; by default the one a step uses at the current
+  /// BLAS thread count (`Attention.Shape.queryBlock(blasThreads:)`).
+  public static func trainingGemmPlan(
+    config: ModelConfig, batch: Int, length: Int, queryBlock: Int? = nil
+  ) -> [GemmBenchmark.Shape] {
     let (n, t, c, h, v, d) = (
       batch * length, length, config.width, config.hiddenWidth, config.vocabSize, config.headWidth
     )
@@ -253,7 +275,9 @@ extension Transformer {
     var plan: [S] = []
     plan += linear("attn.qkv", inputs: c, outputs: 3 * c, bias: true, calls: l)
     // Attention, per head and causal query block (see `Attention.Shape.blocks`).
-    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads).blocks
+    let block = queryBlock ?? Attention.Shape.queryBlock(blasThreads: BLASThreads.current)
+    let blocks = Attention.Shape(batch: batch, length: t, width: c, heads: config.heads, queryBlock: block)
+      .blocks
     for (first, rows, keys) in blocks {
       let tag = blocks.count == 1 ? "" : " q\(first)..<\(keys)"
       plan += [

@@ -1,3 +1,4 @@
+import Dispatch
 import HindcastModel
 import HindcastSupport
 
@@ -149,10 +150,13 @@ public struct AdamW: Sendable {
             #else
               let laneWidth = 8
             #endif
-            for segment in segments {
-              let segmentDecay: Float = segment.decayed ? decay : 0
-              var i = segment.range.lowerBound
-              let end = segment.range.upperBound
+            // The update is element-wise, so splitting it over threads cannot change any bit.
+            let pieces = Self.pieces(of: segments)
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
+              let piece = pieces[index]
+              let segmentDecay: Float = piece.decayed ? decay : 0
+              var i = piece.range.lowerBound
+              let end = piece.range.upperBound
               while end - i >= laneWidth {
                 let offset = i * 4
                 let gradient = gp.loadUnaligned(fromByteOffset: offset, as: Lane.self)
@@ -186,6 +190,27 @@ public struct AdamW: Sendable {
         }
       }
     }
+  }
+}
+
+extension AdamW {
+  /// Elements per piece of a parallel update (a multiple of 8).
+  static let pieceSize = 1 << 18
+
+  /// `segments` cut into pieces of at most `pieceSize` elements, in order.
+  static func pieces(of segments: [(range: Range<Int>, decayed: Bool)]) -> [(
+    range: Range<Int>, decayed: Bool
+  )] {
+    var pieces: [(range: Range<Int>, decayed: Bool)] = []
+    for segment in segments {
+      var start = segment.range.lowerBound
+      while start < segment.range.upperBound {
+        let end = min(segment.range.upperBound, start + pieceSize)
+        pieces.append((start..<end, segment.decayed))
+        start = end
+      }
+    }
+    return pieces
   }
 }
 

@@ -11,6 +11,9 @@ public struct BenchSettings: Codable, Sendable, Equatable {
   public var model: ModelConfig
   /// BLAS threads the run uses (set by the caller; recorded here).
   public var threads: Int
+  /// Threads (batch shards) of a training step, `Transformer.trainingThreads`; `threads` unless
+  /// `--train-threads` says otherwise.
+  public var trainingThreads: Int
   /// Training batch: sequences per step and tokens predicted per sequence.
   public var batch: Int
   public var length: Int
@@ -36,6 +39,7 @@ public struct BenchSettings: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case modelName = "model_name"
     case model, threads, batch
+    case trainingThreads = "training_threads"
     case length = "seq"
     case steps
     case warmupSteps = "warmup_steps"
@@ -55,11 +59,12 @@ public struct BenchSettings: Codable, Sendable, Equatable {
     modelName: String, model: ModelConfig, threads: Int, batch: Int = 16, length: Int = 256, steps: Int = 5,
     warmupSteps: Int = 1, repeats: Int = 5, gemmSeconds: Double = 0.05, decodeBatches: [Int] = [1, 32],
     promptLength: Int = 64, newTokens: Int = 128, runGemm: Bool = true, runTraining: Bool = true,
-    runDecode: Bool = true, replayGemm: Bool = true, seed: UInt64 = 0
+    runDecode: Bool = true, replayGemm: Bool = true, seed: UInt64 = 0, trainingThreads: Int? = nil
   ) {
     self.modelName = modelName
     self.model = model
     self.threads = threads
+    self.trainingThreads = trainingThreads ?? threads
     self.batch = batch
     self.length = length
     self.steps = steps
@@ -83,6 +88,7 @@ public struct BenchSettings: Codable, Sendable, Equatable {
       if !ok { throw HindcastError(.invalidConfig, "bench: " + message) }
     }
     try require(threads >= 1, "--threads must be at least 1; got \(threads)")
+    try require(trainingThreads >= 1, "--train-threads must be at least 1; got \(trainingThreads)")
     try require(batch >= 1, "--batch must be at least 1; got \(batch)")
     try require(
       (1...model.contextLength).contains(length),
@@ -135,8 +141,8 @@ public struct BenchReport: Codable, Sendable, Equatable {
     if settings.runTraining {
       report.training = try TrainingBenchmark.run(
         config: settings.model, batch: settings.batch, length: settings.length, steps: settings.steps,
-        warmupSteps: settings.warmupSteps, seed: settings.seed, replayGemm: settings.replayGemm,
-        progress: progress)
+        warmupSteps: settings.warmupSteps, seed: settings.seed, threads: settings.trainingThreads,
+        replayGemm: settings.replayGemm, progress: progress)
     }
     if settings.runDecode {
       let model = try Transformer(config: settings.model, seed: settings.seed)

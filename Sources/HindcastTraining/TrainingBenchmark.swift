@@ -8,18 +8,26 @@ import HindcastSupport
 ///
 /// GEMM share, measured two ways:
 /// - in situ: each timed step runs inside a `GemmTimer` scope, which times every
-///   `Gemm.multiply` call of the step (the headline `gemmFraction`);
+///   `Gemm.multiply` call of the step (the headline `gemmFraction`). A step sharded over T
+///   threads (`Transformer.trainingThreads`) times each shard's products on its own thread
+///   (`Transformer.shardGemmTimers`); calls and FLOPs are summed over the shards and the GEMM
+///   seconds are the mean over the T threads, so the share is the fraction of each busy core's
+///   step time spent in products;
 /// - replayed: the products one step issues (`Transformer.trainingGemmPlan`) run back to back
 ///   through `Gemm.multiply` on scratch buffers of the same shapes, strides and counts, between the
 ///   timed steps. Without the element-wise work in between, caches are warm and the OpenBLAS
 ///   threads never go idle, so this is the GEMM time of a step under ideal conditions.
-/// Uses the calling thread and however many BLAS threads are set.
+/// Uses the calling thread and however many BLAS threads are set, plus `threads - 1` shard
+/// threads when `threads > 1`. The replay always runs the whole batch's products on the calling
+/// thread with the BLAS threads that are set (the unsharded step's GEMM time).
 public enum TrainingBenchmark {
   public struct Result: Codable, Sendable, Equatable {
     public var batch: Int
     public var length: Int
     /// Timed steps (after the warm-up steps).
     public var steps: Int
+    /// Threads (batch shards) of each step, `Transformer.trainingThreads`.
+    public var threads: Int
     /// `batch * length / stepSeconds`: predicted tokens per second of whole optimizer steps.
     public var tokensPerSecond: Double
     /// Median seconds of one whole step.
@@ -28,11 +36,12 @@ public enum TrainingBenchmark {
     public var forwardBackwardSeconds: Double
     /// Median seconds of clipping and the AdamW update (step minus forward/backward).
     public var optimizerSeconds: Double
-    /// Median seconds per step inside `Gemm.multiply`, timed in the step (`GemmTimer`).
+    /// Median seconds per step inside `Gemm.multiply`, timed in the step (`GemmTimer`); with
+    /// sharded steps the mean over the shard threads.
     public var gemmSeconds: Double
     /// `gemmSeconds / stepSeconds`.
     public var gemmFraction: Double
-    /// Matrix products per step, counted in the step.
+    /// Matrix products per step, counted in the step (all shards).
     public var gemmCalls: Int
     /// Median seconds of one replay of the step's products (0 when not replayed).
     public var replayGemmSeconds: Double
@@ -52,7 +61,7 @@ public enum TrainingBenchmark {
     enum CodingKeys: String, CodingKey {
       case batch
       case length = "seq"
-      case steps
+      case steps, threads
       case tokensPerSecond = "tokens_per_second"
       case stepSeconds = "step_seconds"
       case forwardBackwardSeconds = "forward_backward_seconds"
@@ -72,11 +81,12 @@ public enum TrainingBenchmark {
   /// Runs `warmupSteps` untimed and `steps` timed optimizer steps of a fresh model of `config`
   /// (seeded by `seed`) on fixed random batches of `batch` sequences predicting `length` tokens
   /// each, AdamW at a constant 1e-4 with clipping at norm 1. `length` must be in
-  /// 1...contextLength. `progress` receives a line after each timed step. Without `replayGemm`
-  /// the replay figures are 0.
+  /// 1...contextLength. The model's steps run on `threads` threads (`trainingThreads`).
+  /// `progress` receives a line after each timed step. Without `replayGemm` the replay figures
+  /// are 0.
   public static func run(
     config: ModelConfig, batch: Int, length: Int, steps: Int, warmupSteps: Int = 1, seed: UInt64 = 0,
-    replayGemm: Bool = true, progress: (String) -> Void = { _ in }
+    threads: Int = 1, replayGemm: Bool = true, progress: (String) -> Void = { _ in }
   ) throws -> Result {
     guard batch >= 1, steps >= 1, warmupSteps >= 0, (1...config.contextLength).contains(length) else {
       throw HindcastError(
@@ -85,6 +95,7 @@ public enum TrainingBenchmark {
           + "got batch \(batch), steps \(steps), length \(length)")
     }
     let model = try Transformer(config: config, seed: seed)
+    model.trainingThreads = threads
     let schedule = LearningRateSchedule(
       peakLearningRate: 1e-4, warmupSteps: 0, totalSteps: warmupSteps + steps, finalFraction: 1)
     let trainer = try Trainer(model: model, optimizer: AdamWConfig(), schedule: schedule, clipNorm: 1)
@@ -101,6 +112,8 @@ public enum TrainingBenchmark {
     var replayTimes: [Double] = []
     let timer = GemmTimer()
     var lastLoss: Float = 0
+    var totalCalls = 0
+    var totalFlops = 0.0
     for i in 0..<steps {
       var modelSeconds = 0.0
       var result: StepResult?
@@ -115,7 +128,11 @@ public enum TrainingBenchmark {
         }
       }
       stepTimes.append(stepSeconds)
-      gemmTimes.append(timer.seconds)
+      let shardTimers = model.shardGemmTimers
+      totalCalls = timer.calls + shardTimers.reduce(0) { $0 + $1.calls }
+      totalFlops = timer.flops + shardTimers.reduce(0.0) { $0 + $1.flops }
+      gemmTimes.append(
+        (timer.seconds + shardTimers.reduce(0.0) { $0 + $1.seconds }) / Double(1 + shardTimers.count))
       modelTimes.append(modelSeconds)
       lastLoss = result?.loss ?? 0
       if let replay { replayTimes.append(replay.seconds()) }
@@ -127,12 +144,13 @@ public enum TrainingBenchmark {
     let forwardBackward = GemmBenchmark.median(modelTimes)
     let gemm = GemmBenchmark.median(gemmTimes)
     let replayed = GemmBenchmark.median(replayTimes)
-    let flops = timer.flops
+    let flops = totalFlops
     let tokens = Double(batch * length)
     return Result(
-      batch: batch, length: length, steps: steps, tokensPerSecond: tokens / step, stepSeconds: step,
+      batch: batch, length: length, steps: steps, threads: model.trainingThreads,
+      tokensPerSecond: tokens / step, stepSeconds: step,
       forwardBackwardSeconds: forwardBackward, optimizerSeconds: max(0, step - forwardBackward),
-      gemmSeconds: gemm, gemmFraction: gemm / step, gemmCalls: timer.calls, replayGemmSeconds: replayed,
+      gemmSeconds: gemm, gemmFraction: gemm / step, gemmCalls: totalCalls, replayGemmSeconds: replayed,
       replayGemmFraction: replayed / step, gemmFlopsPerStep: flops,
       effectiveGflops: flops / step / 1e9,
       modelGflops: config.trainingFlopsPerToken * tokens / step / 1e9, lastLoss: lastLoss)

@@ -26,9 +26,12 @@ extension Transformer: GradientSource {
 }
 
 extension LanguageModelTraining {
-  /// Builds freshly initialized transformers (the thread count is set by the caller through
+  /// Builds freshly initialized transformers whose training steps run on `threads` threads
+  /// (`Transformer.trainingThreads`; the BLAS thread count is set by the caller through
   /// `BLASThreads`, once per process).
-  public static let transformerFactory: ModelFactory = { config, seed, _ in
-    try Transformer(config: config, seed: seed)
+  public static let transformerFactory: ModelFactory = { config, seed, threads in
+    let model = try Transformer(config: config, seed: seed)
+    model.trainingThreads = threads
+    return model
   }
 }

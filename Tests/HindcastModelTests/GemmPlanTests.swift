@@ -7,7 +7,7 @@ import Testing
 @Suite struct GemmPlanTests {
   @Test(arguments: [(1, 300), (2, 17)])
   func planMatchesTheProductsOfAStep(batch: Int, length: Int) throws {
-    // Context 300 with the default 128-row query blocks gives blocks of 128, 128 and 44 rows.
+    // Context 300 gives a short last query block (300 = 2 x 128 + 44 = 9 x 32 + 12).
     let config = ModelConfig(contextLength: 300, layers: 2, width: 8, heads: 2)
     let model = try Transformer(config: config, seed: 5)
     let tokens = (0..<(batch * length)).map { Int32($0 % 250) }

@@ -57,7 +57,10 @@ private final class Interrupting: GradientSource {
     #expect(throws: HindcastError.self) { _ = try model.lossAndGradients(batch: [[1, 2], [1, 2, 3]]) }
   }
 
-  @Test func trainLMOnTheTransformerLowersTheLossAndResumesBitExactly() throws {
+  /// With 2 threads the factory's models shard each step (`Transformer.trainingThreads`); resuming
+  /// with the same thread count must still be bit-exact.
+  @Test(arguments: [1, 2])
+  func trainLMOnTheTransformerLowersTheLossAndResumesBitExactly(threads: Int) throws {
     let root = try TrainingTestSupport.makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: root) }
     let corpus = root + "/corpus.jsonl"
@@ -67,7 +70,7 @@ private final class Interrupting: GradientSource {
         corpusPath: corpus, outputDirectory: root + "/" + out, model: Self.config,
         overrides: TrainingOverrides(
           steps: 30, batchSize: 4, sequenceLength: 16, learningRate: 1e-2, warmupSteps: 3, seed: 7),
-        threads: 1, checkpointEvery: 10)
+        threads: threads, checkpointEvery: 10)
     }
     let whole = try LanguageModelTraining.run(
       request("whole"), makeModel: LanguageModelTraining.transformerFactory)

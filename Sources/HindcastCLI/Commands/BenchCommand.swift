@@ -28,6 +28,11 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "OpenBLAS threads (default: all cores).")
   var threads: Int?
 
+  @Option(
+    name: .customLong("train-threads"),
+    help: "Threads of a training step, each on its own batch shard with 1-thread BLAS (default: --threads).")
+  var trainThreads: Int?
+
   @Option(help: "Training sequences per step.")
   var batch: Int = 16
 
@@ -77,6 +82,9 @@ struct BenchCommand: ParsableCommand {
       )
     }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1; got \(threads)") }
+    if let trainThreads, trainThreads < 1 {
+      throw ValidationError("--train-threads must be at least 1; got \(trainThreads)")
+    }
     if parsedDecodeBatches == nil {
       throw ValidationError(
         "--decode-batches must be positive integers separated by commas; got '\(decodeBatches)'")
@@ -115,7 +123,7 @@ struct BenchCommand: ParsableCommand {
       promptLength: prompt ?? min(64, config.contextLength / 4),
       newTokens: newTokens ?? min(128, config.contextLength / 2), runGemm: parts.contains("gemm"),
       runTraining: parts.contains("train"), runDecode: parts.contains("decode"),
-      replayGemm: !noGemmReplay)
+      replayGemm: !noGemmReplay, trainingThreads: trainThreads ?? threadCount)
     let date = ISO8601DateFormatter().string(from: Date())
     StandardError.write(
       "bench: model \(model) (\(config.parameterCount) parameters), \(threadCount) BLAS threads, "
@@ -135,7 +143,9 @@ struct BenchCommand: ParsableCommand {
 enum BenchTable {
   static func render(_ report: BenchReport) -> String {
     let s = report.settings
-    var out = "hindcast bench: model \(s.modelName) (\(report.parameters) parameters), \(s.threads) threads\n"
+    var out =
+      "hindcast bench: model \(s.modelName) (\(report.parameters) parameters), \(s.threads) threads, "
+      + "\(s.trainingThreads) training threads\n"
     if !report.gemm.isEmpty {
       var rows = [["gemm", "shape", "calls/step", "hindcast GFLOP/s", "cblas GFLOP/s", "ratio"]]
       for r in report.gemm {
