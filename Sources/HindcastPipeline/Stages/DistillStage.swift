@@ -119,6 +119,7 @@ public struct DistillStage {
     let spec = run.spec
     let d = spec.distill
     let examples = try pool(round: round, contextLength: model.config.contextLength)
+    model.trainingThreads = run.spec.model.threads
     // The EMA teacher follows the student: ema = (1 - rate) ema + rate student after each step.
     let ema = spec.distill.teacher == .ema ? try store.load(round: round, kind: .ema) : nil
     let rate = Float(d.emaRate)

@@ -101,6 +101,8 @@ public struct PretrainStage {
     let seed = SeedDerivation.derive(spec.seed, [0x7072_6574_7261_696E])
     var rng = SeededRandom(seed: seed)
     let model = try Transformer(config: spec.model.config, seed: rng.next())
+    // Each step's batch is split over `model.threads` cores (bit-identical for a fixed count).
+    model.trainingThreads = spec.model.threads
     let contextLength = model.config.contextLength
     let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
     let corpus = try tasks.pretraining(count: p.corpusTasks)
