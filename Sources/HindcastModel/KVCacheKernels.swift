@@ -110,4 +110,92 @@ enum InferenceKernels {
     let rstd = 1 / (variance + epsilon).squareRoot()
     for j in 0..<width { out[j] = (x[j] - mean) * rstd * weight[j] + bias[j] }
   }
+
+  /// Attention of one query over cached positions: out (D) = softmax(scale * K q) V, where keys
+  /// and values are row-major (positions, D) and `scores` (positions) is scratch. Keys are taken
+  /// four at a time (one pass over q per four dot products) and the weighted sum of values is
+  /// accumulated four rows at a time, in a fixed order.
+  static func attendOne(
+    query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, positions: Int,
+    width d: Int, scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+  ) {
+    typealias V8 = SIMD8<Float>
+    let chunks = d / 8
+    let vectorWidth = chunks * 8
+    let qr = UnsafeRawPointer(q)
+    @inline(__always) func dotTail(_ row: UnsafePointer<Float>) -> Float {
+      var total: Float = 0
+      for i in vectorWidth..<d { total += q[i] * row[i] }
+      return total
+    }
+    var j = 0
+    while j + 4 <= positions {
+      let k0 = UnsafeRawPointer(keys + j * d)
+      let k1 = UnsafeRawPointer(keys + (j + 1) * d)
+      let k2 = UnsafeRawPointer(keys + (j + 2) * d)
+      let k3 = UnsafeRawPointer(keys + (j + 3) * d)
+      var a0 = V8()
+      var a1 = V8()
+      var a2 = V8()
+      var a3 = V8()
+      for chunk in 0..<chunks {
+        let offset = chunk * 32
+        let qv = qr.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        a0 += qv * k0.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        a1 += qv * k1.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        a2 += qv * k2.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        a3 += qv * k3.loadUnaligned(fromByteOffset: offset, as: V8.self)
+      }
+      scores[j] = (a0.sum() + dotTail(keys + j * d)) * scale
+      scores[j + 1] = (a1.sum() + dotTail(keys + (j + 1) * d)) * scale
+      scores[j + 2] = (a2.sum() + dotTail(keys + (j + 2) * d)) * scale
+      scores[j + 3] = (a3.sum() + dotTail(keys + (j + 3) * d)) * scale
+      j += 4
+    }
+    while j < positions {
+      let k0 = UnsafeRawPointer(keys + j * d)
+      var a0 = V8()
+      for chunk in 0..<chunks {
+        let offset = chunk * 32
+        a0 +=
+          qr.loadUnaligned(fromByteOffset: offset, as: V8.self)
+          * k0.loadUnaligned(fromByteOffset: offset, as: V8.self)
+      }
+      scores[j] = (a0.sum() + dotTail(keys + j * d)) * scale
+      j += 1
+    }
+    softmax(scores, valid: positions)
+    out.update(repeating: 0, count: d)
+    let o = UnsafeMutableRawPointer(out)
+    j = 0
+    while j + 4 <= positions {
+      let (p0, p1, p2, p3) = (scores[j], scores[j + 1], scores[j + 2], scores[j + 3])
+      let v0 = values + j * d
+      let v1 = v0 + d
+      let v2 = v1 + d
+      let v3 = v2 + d
+      let (r0, r1, r2, r3) = (
+        UnsafeRawPointer(v0), UnsafeRawPointer(v1), UnsafeRawPointer(v2), UnsafeRawPointer(v3)
+      )
+      for chunk in 0..<chunks {
+        let offset = chunk * 32
+        var acc = o.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        acc += V8(repeating: p0) * r0.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        acc += V8(repeating: p1) * r1.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        acc += V8(repeating: p2) * r2.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        acc += V8(repeating: p3) * r3.loadUnaligned(fromByteOffset: offset, as: V8.self)
+        o.storeBytes(of: acc, toByteOffset: offset, as: V8.self)
+      }
+      for i in vectorWidth..<d {
+        out[i] = out[i] + p0 * v0[i] + p1 * v1[i] + p2 * v2[i] + p3 * v3[i]
+      }
+      j += 4
+    }
+    while j < positions {
+      let p0 = scores[j]
+      let v0 = values + j * d
+      for i in 0..<d { out[i] += p0 * v0[i] }
+      j += 1
+    }
+  }
 }

@@ -142,7 +142,8 @@ final class GenerationRun {
     let capacity = min(config.contextLength, longest + settings.maxNewTokens)
     let promptTotal = prompts.reduce(0) { $0 + $1.count }
     cache = try KVCache(
-      config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)))
+      config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)),
+      parts: BLASThreads.current)
     chooser = TokenChooser(vocab: config.vocabSize, settings: settings)
     promptTokens = prompts.flatMap { $0 }
     var starts = [0]
@@ -178,6 +179,10 @@ final class GenerationRun {
 
   /// Runs until every prompt has its continuation.
   func execute() throws {
+    try BLASThreads.withSingleThreaded(when: cache.parts > 1) { try loop() }
+  }
+
+  private func loop() throws {
     try model.parameters.withUnsafeBufferPointer { parameters in
       try promptTokens.withUnsafeBufferPointer { prompts in
         let p = parameters.baseAddress!

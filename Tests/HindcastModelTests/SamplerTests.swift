@@ -15,14 +15,13 @@ import Testing
     zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
   }
 
-  @Test(arguments: [64, 5])
-  func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks(attentionBlockRows: Int) throws {
+  @Test(arguments: [1, 2, 3])
+  func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks(parts: Int) throws {
     let model = try F.model()
     let v = model.config.vocabSize
-    // rowCapacity 4 forces prompts to be split over several calls; attention blocks of 5
-    // positions split the decode products.
-    let cache = try KVCache(
-      config: model.config, slots: 3, capacity: 24, rowCapacity: 4, attentionBlockRows: attentionBlockRows)
+    // rowCapacity 4 forces prompts to be split over several calls; parts > 1 split every stage
+    // over the spin pool.
+    let cache = try KVCache(config: model.config, slots: 3, capacity: 24, rowCapacity: 4, parts: parts)
     var sequences: [[Int32]] = [[5, 9, 200, 17, 3], [40], (0..<11).map { Int32($0 * 13) }]
     var observed = try cache.append(
       model: model, sequences.enumerated().map { KVCache.Feed(slot: $0, tokens: $1) })
