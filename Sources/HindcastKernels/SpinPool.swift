@@ -7,13 +7,12 @@ import Synchronization
 /// A persistent pool of worker threads that spin between jobs, for fork-join work of a few
 /// microseconds (one decode step issues ~25 such jobs; a wake-up through the kernel costs ~10 us).
 ///
-/// `run(parts:_:)` calls `body(part)` for every part in `0..<parts` and returns when all are done.
-/// Part `p` runs on participant `p % width` (participant 0 is the calling thread), so which parts
-/// share a thread is fixed; results never depend on timing as long as parts write disjoint memory.
-/// When the pool is in use by another thread, the caller runs every part itself, in order: same
-/// results, no parallelism.
+/// `run(parts:_:)` calls `body(part, participant)` for every part in `0..<parts` and returns when
+/// all are done; the participants (the calling thread and the workers) claim parts one at a time.
+/// Results never depend on timing as long as each part's output depends only on the part (see
+/// `run`). When the pool is in use by another thread, the caller runs every part itself.
 ///
-/// Idle workers spin for about `spinSeconds`, then yield, then sleep on a condition variable until
+/// Idle workers spin (about 50 us), then yield for a while, then sleep on a condition variable until
 /// the next job. Callers that issue BLAS calls from parts must keep OpenBLAS single-threaded
 /// meanwhile (`BLASThreads.withSingleThreaded`): concurrent multi-threaded OpenBLAS calls can
 /// deadlock.
@@ -21,14 +20,15 @@ public final class SpinPool: @unchecked Sendable {
   /// The process-wide pool: the calling thread plus one worker (this machine class has 2 cores).
   public static let shared = SpinPool(width: 2)
 
-  /// Participants of a job, the calling thread included.
-  public let width: Int
+  /// Participants of a job, the calling thread included (1 plus the workers actually started).
+  public private(set) var width: Int
 
   private let generation = Atomic<Int>(0)
-  private let finished = Atomic<Int>(0)
+  private let ticket = Atomic<Int>(0)  // (generation << partBits) | next unclaimed part
+  private let completed = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)
   private let inUse = Atomic<Bool>(false)
-  @exclusivity(unchecked) private var job: ((Int) -> Void)?
+  @exclusivity(unchecked) private var job: ((Int, Int) -> Void)?
   @exclusivity(unchecked) private var jobParts = 0
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
   private let condition: UnsafeMutablePointer<pthread_cond_t>
@@ -37,13 +37,14 @@ public final class SpinPool: @unchecked Sendable {
   private static let spinsBeforeYield = 1 << 16
   private static let spinsBeforeSleep = spinsBeforeYield + 4096
 
-  private init(width: Int) {
-    self.width = max(1, width)
+  private init(width requested: Int) {
+    width = 1
     mutex = .allocate(capacity: 1)
     condition = .allocate(capacity: 1)
     pthread_mutex_init(mutex, nil)
     pthread_cond_init(condition, nil)
-    for index in 1..<self.width {
+    var started = 1
+    for index in 1..<max(1, requested) {
       let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
       var thread = pthread_t()
       let status = pthread_create(
@@ -56,10 +57,13 @@ public final class SpinPool: @unchecked Sendable {
         }, context)
       if status == 0 {
         pthread_detach(thread)
+        started += 1
       } else {
         Unmanaged<WorkerContext>.fromOpaque(context).release()
+        break
       }
     }
+    width = started
   }
 
   private final class WorkerContext {
@@ -71,34 +75,38 @@ public final class SpinPool: @unchecked Sendable {
     }
   }
 
-  /// Runs `body(part)` for every part in `0..<parts` (part `p` on participant `p % width`) and
-  /// returns when all parts are done. Parts must write disjoint memory. Not reentrant: a part
-  /// must not call `run` on the same pool (it would run its parts inline, which is correct but
-  /// serial).
-  public func run(parts: Int, _ body: (Int) -> Void) {
+  /// Runs `body(part, participant)` for every part in `0..<parts` and returns when all are done.
+  /// Participants (the caller is 0, workers 1..<width) claim parts one at a time, so which thread
+  /// runs a part depends on timing: a part's result must depend only on `part` (write disjoint
+  /// memory per part; use `participant` only to pick scratch space that the part overwrites
+  /// before reading). A descheduled worker then costs nothing: the caller claims the parts it
+  /// would have run. Not reentrant: a part must not call `run` on the same pool (it would run
+  /// inline, correct but serial).
+  public func run(parts: Int, _ body: (_ part: Int, _ participant: Int) -> Void) {
     guard parts > 1, width > 1,
       inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     else {
-      for part in 0..<max(parts, 0) { body(part) }
+      for part in 0..<max(parts, 0) { body(part, 0) }
       return
     }
     withoutActuallyEscaping(body) { body in
+      let next = generation.load(ordering: .relaxed) + 1
       job = body
       jobParts = parts
-      finished.store(0, ordering: .relaxed)
-      generation.add(1, ordering: .sequentiallyConsistent)
+      completed.store(0, ordering: .relaxed)
+      ticket.store(next << Self.partBits, ordering: .releasing)
+      generation.store(next, ordering: .sequentiallyConsistent)
       if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
       }
-      var part = 0
-      while part < parts {
-        body(part)
-        part += width
+      while let part = claim(generation: next, parts: parts) {
+        body(part, 0)
+        completed.add(1, ordering: .releasing)
       }
       var spins = 0
-      while finished.load(ordering: .acquiring) < width - 1 {
+      while completed.load(ordering: .acquiring) < parts {
         spins += 1
         if spins > 4096 { sched_yield() }
       }
@@ -107,8 +115,33 @@ public final class SpinPool: @unchecked Sendable {
     inUse.store(false, ordering: .releasing)
   }
 
+  private static let partBits = 24
+
+  /// Claims the next unclaimed part of job `generation`, or nil when none is left (or a newer job
+  /// has started).
+  @inline(__always)
+  private func claim(generation: Int, parts: Int) -> Int? {
+    var value = ticket.load(ordering: .acquiring)
+    while true {
+      let part = value & ((1 << Self.partBits) - 1)
+      guard value >> Self.partBits == generation, part < parts else { return nil }
+      let (exchanged, original) = ticket.compareExchange(
+        expected: value, desired: value + 1, ordering: .acquiringAndReleasing)
+      if exchanged { return part }
+      value = original
+    }
+  }
+
+  /// Runs one claimed part on a worker. Not inlined, so the worker's copy of the job closure is
+  /// released before the part is reported complete (the caller then lets the closure go).
+  @inline(never)
+  private func perform(part: Int, participant: Int) {
+    if let job { job(part, participant) }
+  }
+
   private func workerLoop(index: Int) {
-    var seen = generation.load(ordering: .acquiring)
+    // Generation 0 is the state before any job; a worker that starts late still joins job 1.
+    var seen = 0
     while true {
       var spins = 0
       var current = generation.load(ordering: .acquiring)
@@ -129,14 +162,10 @@ public final class SpinPool: @unchecked Sendable {
         current = generation.load(ordering: .acquiring)
       }
       seen = current
-      if let job {
-        var part = index
-        while part < jobParts {
-          job(part)
-          part += width
-        }
+      while let part = claim(generation: current, parts: jobParts) {
+        perform(part: part, participant: index)
+        completed.add(1, ordering: .releasing)
       }
-      finished.add(1, ordering: .releasing)
     }
   }
 }

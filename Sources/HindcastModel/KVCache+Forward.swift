@@ -54,7 +54,7 @@ extension KVCache {
     }
     let logits = self.logits.pointer
     let wte = p + layout.wte
-    pool.run(parts: parts) { part in
+    pool.run(parts: parts) { part, _ in
       let (lo, hi) = Self.columns(part: part, of: parts, count: v)
       guard hi > lo else { return }
       if segments == 1 {
@@ -79,7 +79,7 @@ extension KVCache {
 
   /// Stores the new keys and values of every segment in the cache, then computes
   /// attended (n, C) = per head softmax(q K^T / sqrt(D), causal) V over each slot's positions.
-  /// One task per (segment, head); part `p` takes tasks `p, p + parts, ...`.
+  /// One part per (segment, head), scores scratch per participant.
   private func attend(layer l: Int, segments: Int) {
     let (c, a) = (config.width, config.heads)
     let d = c / a
@@ -91,12 +91,9 @@ extension KVCache {
     )
     let scratchPerPart = rowCapacity * capacity
     let scoresBase = scores.pointer
-    let parts = self.parts
-    pool.run(parts: parts) { part in
-      let sc = scoresBase + part * scratchPerPart
-      var task = part
-      while task < segments * a {
-        defer { task += parts }
+    pool.run(parts: parts > 1 ? segments * a : 1) { part, participant in
+      let sc = scoresBase + participant * scratchPerPart
+      for task in (parts > 1 ? part..<(part + 1) : 0..<(segments * a)) {
         let s = task / a
         let head = task % a
         let slot = segmentSlot[s]
@@ -141,7 +138,7 @@ extension KVCache {
     let c = config.width
     let (normed, stream) = (self.normed.pointer, self.stream.pointer)
     let pieces = rows >= 4 * parts ? parts : 1
-    pool.run(parts: pieces) { part in
+    pool.run(parts: pieces) { part, _ in
       for r in (rows * part / pieces)..<(rows * (part + 1) / pieces) {
         InferenceKernels.layerNorm(
           out: normed + r * c, x: stream + r * c, weight: weight, bias: bias, width: c,
@@ -156,7 +153,7 @@ extension KVCache {
     y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     bias: UnsafePointer<Float>, rows: Int, inputs: Int, outputs: Int, accumulate: Bool, gelu: Bool = false
   ) {
-    pool.run(parts: parts) { part in
+    pool.run(parts: parts) { part, _ in
       let (lo, hi) = Self.columns(part: part, of: parts, count: outputs)
       let width = hi - lo
       guard width > 0 else { return }

@@ -55,7 +55,7 @@ public final class KVCache {
   let attended: FloatBuffer  // (R, C) attention output before the projection
   let qkv: FloatBuffer  // (R, 3C)
   let hidden: FloatBuffer  // (R, H) MLP hidden activations
-  let scores: FloatBuffer  // (parts, R, capacity) attention scores of one head of one segment
+  let scores: FloatBuffer  // (pool width, R, capacity) attention scores of one head of one segment
   /// Logits of the last token of each segment of the latest call. (S, V)
   let logits: FloatBuffer
 
@@ -103,7 +103,7 @@ public final class KVCache {
     attended = FloatBuffer(count: r * c)
     qkv = FloatBuffer(count: r * 3 * c)
     hidden = FloatBuffer(count: r * h)
-    scores = FloatBuffer(count: self.parts * r * capacity)
+    scores = FloatBuffer(count: (self.parts > 1 ? pool.width : 1) * r * capacity)
     logits = FloatBuffer(count: slots * v)
     segmentSlot = .allocate(capacity: slots)
     segmentSlot.initialize(repeating: 0, count: slots)
