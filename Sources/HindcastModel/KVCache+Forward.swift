@@ -28,10 +28,14 @@ extension KVCache {
     )
     for (l, w) in layout.blocks.enumerated() {
       layerNorm(rows: n, weight: p + w.ln1Weight, bias: p + w.ln1Bias)
-      linear(
-        y: qkv, x: normed, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n, inputs: c, outputs: 3 * c,
-        accumulate: false)
-      attend(layer: l, segments: segments)
+      if parts > 1 && n == segments {
+        projectAndAttendOneTokenEach(layer: l, weight: p + w.qkvWeight, bias: p + w.qkvBias)
+      } else {
+        linear(
+          y: qkv, x: normed, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n, inputs: c, outputs: 3 * c,
+          accumulate: false)
+        attend(layer: l, segments: segments)
+      }
       linear(
         y: stream, x: attended, weight: p + w.projWeight, bias: p + w.projBias, rows: n, inputs: c,
         outputs: c,
@@ -106,55 +110,91 @@ extension KVCache {
   /// attended (n, C) = per head softmax(q K^T / sqrt(D), causal) V over each slot's positions.
   /// One part per (segment, head), scores scratch per participant.
   private func attend(layer l: Int, segments: Int) {
+    let a = config.heads
+    let scratch = rowCapacity * capacity
+    let scoresBase = scores.pointer
+    pool.run(parts: parts > 1 ? segments * a : 1) { part, participant in
+      for task in (parts > 1 ? part..<(part + 1) : 0..<(segments * a)) {
+        attend(segment: task / a, head: task % a, layer: l, scores: scoresBase + participant * scratch)
+      }
+    }
+  }
+
+  /// For a call where every segment has one token (decoding): per head, the q, k and v columns of
+  /// the QKV projection, then that head's attention for every segment; one part per head, so the
+  /// projection and attention need one synchronization instead of two.
+  private func projectAndAttendOneTokenEach(
+    layer l: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>
+  ) {
+    let (c, a) = (config.width, config.heads)
+    let d = c / a
+    let n = plannedRows
+    let (normed, qkv) = (UnsafePointer(self.normed.pointer), self.qkv.pointer)
+    let scratch = rowCapacity * capacity
+    let scoresBase = scores.pointer
+    pool.run(parts: a) { head, participant in
+      for block in 0..<3 {
+        let first = block * c + head * d
+        for r in 0..<n { (qkv + r * 3 * c + first).update(from: bias + first, count: d) }
+        if n == 1 {
+          Gemm.multiplyVector(
+            .normal, rows: d, cols: c, a: weight + first * c, lda: c, x: normed, beta: 1, y: qkv + first)
+        } else {
+          Self.multiplyByTransposed(
+            rows: n, x: normed, inputs: c, weight: weight, outputs: 3 * c, columns: first..<(first + d),
+            beta: 1,
+            y: qkv)
+        }
+      }
+      for s in 0..<n {
+        attend(segment: s, head: head, layer: l, scores: scoresBase + participant * scratch)
+      }
+    }
+  }
+
+  /// Stores segment `s`'s new keys and values of `head` in the cache and writes its attention
+  /// output rows. `scores` is scratch of `rowCapacity * capacity` floats.
+  @inline(__always)
+  private func attend(segment s: Int, head: Int, layer l: Int, scores sc: UnsafeMutablePointer<Float>) {
     let (c, a) = (config.width, config.heads)
     let d = c / a
     let scale = 1 / Float(d).squareRoot()
     let headStride = capacity * d
-    let layerBase = l * slotCount * a * headStride
     let (keys, values, qkv, attended) = (
-      self.keys.pointer, self.values.pointer, self.qkv.pointer, attended.pointer
+      self.keys.pointer, self.values.pointer, self.qkv.pointer, self.attended.pointer
     )
-    let scratchPerPart = rowCapacity * capacity
-    let scoresBase = scores.pointer
-    pool.run(parts: parts > 1 ? segments * a : 1) { part, participant in
-      let sc = scoresBase + participant * scratchPerPart
-      for task in (parts > 1 ? part..<(part + 1) : 0..<(segments * a)) {
-        let s = task / a
-        let head = task % a
-        let slot = segmentSlot[s]
-        let start = lengths[slot]
-        let count = segmentCount[s]
-        let first = segmentFirstRow[s]
-        let base = layerBase + (slot * a + head) * headStride
-        for i in 0..<count {
-          let source = UnsafePointer(qkv + (first + i) * 3 * c + head * d)
-          let offset = base + (start + i) * d
-          (keys + offset).update(from: source + c, count: d)
-          (values + offset).update(from: source + 2 * c, count: d)
-        }
-        let total = start + count
-        let k = UnsafePointer(keys + base)  // (total, D)
-        let vv = UnsafePointer(values + base)  // (total, D)
-        let q = UnsafePointer(qkv + first * 3 * c + head * d)  // (count, D), row stride 3C
-        let out = attended + first * c + head * d  // (count, D), row stride C
-        if count == 1 {
-          Gemm.multiplyVector(.normal, rows: total, cols: d, alpha: scale, a: k, lda: d, x: q, y: sc)
-          InferenceKernels.softmax(sc, valid: total)
-          Gemm.multiplyVector(.transposed, rows: total, cols: d, a: vv, lda: d, x: sc, y: out)
-        } else {
-          // scores (count, total) = scale * Q K^T; row i sees positions 0...start+i.
-          Gemm.multiply(
-            .normal, .transposed, m: count, n: total, k: d, alpha: scale, a: q, lda: 3 * c, b: k, ldb: d,
-            c: sc, ldc: total)
-          for i in 0..<count {
-            let row = sc + i * total
-            InferenceKernels.softmax(row, valid: start + i + 1)
-            (row + start + i + 1).update(repeating: 0, count: count - i - 1)
-          }
-          Gemm.multiply(
-            .normal, .normal, m: count, n: d, k: total, a: sc, lda: total, b: vv, ldb: d, c: out, ldc: c)
-        }
+    let slot = segmentSlot[s]
+    let start = lengths[slot]
+    let count = segmentCount[s]
+    let first = segmentFirstRow[s]
+    let base = ((l * slotCount + slot) * a + head) * headStride
+    for i in 0..<count {
+      let source = UnsafePointer(qkv + (first + i) * 3 * c + head * d)
+      let offset = base + (start + i) * d
+      (keys + offset).update(from: source + c, count: d)
+      (values + offset).update(from: source + 2 * c, count: d)
+    }
+    let total = start + count
+    let k = UnsafePointer(keys + base)  // (total, D)
+    let vv = UnsafePointer(values + base)  // (total, D)
+    let q = UnsafePointer(qkv + first * 3 * c + head * d)  // (count, D), row stride 3C
+    let out = attended + first * c + head * d  // (count, D), row stride C
+    if count == 1 {
+      Gemm.multiplyVector(.normal, rows: total, cols: d, alpha: scale, a: k, lda: d, x: q, y: sc)
+      InferenceKernels.softmax(sc, valid: total)
+      Gemm.multiplyVector(.transposed, rows: total, cols: d, a: vv, lda: d, x: sc, y: out)
+    } else {
+      // scores (count, total) = scale * Q K^T; row i sees positions 0...start+i.
+      Gemm.multiply(
+        .normal, .transposed, m: count, n: total, k: d, alpha: scale, a: q, lda: 3 * c, b: k, ldb: d,
+        c: sc, ldc: total)
+      for i in 0..<count {
+        let row = sc + i * total
+        InferenceKernels.softmax(row, valid: start + i + 1)
+        (row + start + i + 1).update(repeating: 0, count: count - i - 1)
       }
+      Gemm.multiply(
+        .normal, .normal, m: count, n: d, k: total, a: sc, lda: total, b: vv, ldb: d, c: out, ldc: c)
     }
   }
 

@@ -57,10 +57,11 @@ public enum Sampler {
   }
 
   /// `generate` with a chosen bound on the rows of one forward call (tests use small bounds to
-  /// exercise chunked prefill).
+  /// exercise chunked prefill) and, optionally, a chosen number of parts per stage (default: the
+  /// OpenBLAS thread count; see `KVCache`).
   static func generate(
     model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
-    prefillRows: Int
+    prefillRows: Int, parts: Int? = nil
   ) throws -> [Generation] {
     try settings.validate(vocabSize: model.config.vocabSize)
     guard seeds.count == prompts.count else {
@@ -73,7 +74,7 @@ public enum Sampler {
     if prompts.isEmpty { return [] }
     let run = try GenerationRun(
       model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch,
-      prefillRows: prefillRows)
+      prefillRows: prefillRows, parts: parts ?? BLASThreads.current)
     try run.execute()
     return run.results()
   }
@@ -129,7 +130,7 @@ final class GenerationRun {
 
   init(
     model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
-    prefillRows: Int
+    prefillRows: Int, parts: Int
   )
     throws
   {
@@ -143,7 +144,7 @@ final class GenerationRun {
     let promptTotal = prompts.reduce(0) { $0 + $1.count }
     cache = try KVCache(
       config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)),
-      parts: BLASThreads.current)
+      parts: parts)
     chooser = TokenChooser(vocab: config.vocabSize, settings: settings)
     promptTokens = prompts.flatMap { $0 }
     var starts = [0]
