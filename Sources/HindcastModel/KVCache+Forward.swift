@@ -161,7 +161,7 @@ extension KVCache {
     let scale = 1 / Float(d).squareRoot()
     let headStride = capacity * d
     let (keys, values, qkv, attended) = (
-      self.keys.pointer, self.values.pointer, self.qkv.pointer, self.attended.pointer
+      self.keys, self.values, self.qkv.pointer, self.attended.pointer
     )
     let slot = segmentSlot[s]
     let start = lengths[slot]
