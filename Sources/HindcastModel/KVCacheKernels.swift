@@ -57,7 +57,8 @@ enum InferenceKernels {
     var i = 0
     let raw = UnsafeRawPointer(x)
     while i + 8 <= count {
-      partial = pointwiseMax(partial, raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+      let value = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+      partial.replace(with: value, where: value .> partial)
       i += 8
     }
     var result = partial.max()

@@ -57,10 +57,11 @@ public enum Sampler {
   }
 
   /// `generate` with a chosen bound on the rows of one forward call (tests use small bounds to
-  /// exercise chunked prefill).
+  /// exercise chunked prefill) and, optionally, a chosen number of parts per stage (default: the
+  /// OpenBLAS thread count; see `KVCache`).
   static func generate(
     model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
-    prefillRows: Int
+    prefillRows: Int, parts: Int? = nil
   ) throws -> [Generation] {
     try settings.validate(vocabSize: model.config.vocabSize)
     guard seeds.count == prompts.count else {
@@ -73,7 +74,7 @@ public enum Sampler {
     if prompts.isEmpty { return [] }
     let run = try GenerationRun(
       model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch,
-      prefillRows: prefillRows)
+      prefillRows: prefillRows, parts: parts ?? BLASThreads.current)
     try run.execute()
     return run.results()
   }
@@ -129,7 +130,7 @@ final class GenerationRun {
 
   init(
     model: Transformer, prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64], maxBatch: Int,
-    prefillRows: Int
+    prefillRows: Int, parts: Int
   )
     throws
   {
@@ -142,7 +143,8 @@ final class GenerationRun {
     let capacity = min(config.contextLength, longest + settings.maxNewTokens)
     let promptTotal = prompts.reduce(0) { $0 + $1.count }
     cache = try KVCache(
-      config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)))
+      config: config, slots: slots, capacity: capacity, rowCapacity: max(1, min(prefillRows, promptTotal)),
+      parts: parts)
     chooser = TokenChooser(vocab: config.vocabSize, settings: settings)
     promptTokens = prompts.flatMap { $0 }
     var starts = [0]
@@ -178,6 +180,10 @@ final class GenerationRun {
 
   /// Runs until every prompt has its continuation.
   func execute() throws {
+    try BLASThreads.withSingleThreaded(when: cache.parts > 1) { try loop() }
+  }
+
+  private func loop() throws {
     try model.parameters.withUnsafeBufferPointer { parameters in
       try promptTokens.withUnsafeBufferPointer { prompts in
         let p = parameters.baseAddress!

@@ -15,14 +15,13 @@ import Testing
     zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
   }
 
-  @Test(arguments: [64, 5])
-  func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks(attentionBlockRows: Int) throws {
+  @Test(arguments: [1, 2, 3])
+  func kvCacheAppendsEqualFullForwardForMixedLengthsAndChunks(parts: Int) throws {
     let model = try F.model()
     let v = model.config.vocabSize
-    // rowCapacity 4 forces prompts to be split over several calls; attention blocks of 5
-    // positions split the decode products.
-    let cache = try KVCache(
-      config: model.config, slots: 3, capacity: 24, rowCapacity: 4, attentionBlockRows: attentionBlockRows)
+    // rowCapacity 4 forces prompts to be split over several calls; parts > 1 split every stage
+    // over the spin pool.
+    let cache = try KVCache(config: model.config, slots: 3, capacity: 24, rowCapacity: 4, parts: parts)
     var sequences: [[Int32]] = [[5, 9, 200, 17, 3], [40], (0..<11).map { Int32($0 * 13) }]
     var observed = try cache.append(
       model: model, sequences.enumerated().map { KVCache.Feed(slot: $0, tokens: $1) })
@@ -70,14 +69,14 @@ import Testing
   /// Greedy generation with the full distribution returned at every step: each step's
   /// distribution equals the uncached model's on the prefix, and the choice is its argmax.
   static func checkGreedyAgainstFullForward(
-    prompts: [[Int32]], maxBatch: Int, prefillRows: Int, newTokens: Int
+    prompts: [[Int32]], maxBatch: Int, prefillRows: Int, newTokens: Int, parts: Int = 1
   ) throws -> Int {
     let model = try F.model()
     let v = model.config.vocabSize
     let settings = SamplingSettings(temperature: 0, maxNewTokens: newTokens, stopTokens: [], returnTopK: v)
     let generations = try Sampler.generate(
       model: model, prompts: prompts, settings: settings, seeds: prompts.indices.map { UInt64($0) },
-      maxBatch: maxBatch, prefillRows: prefillRows)
+      maxBatch: maxBatch, prefillRows: prefillRows, parts: parts)
     var checkedChoices = 0
     for (prompt, generation) in zip(prompts, generations) {
       let expected = min(newTokens, model.config.contextLength - prompt.count)
@@ -104,18 +103,41 @@ import Testing
     return checkedChoices
   }
 
-  @Test func greedyBatchedGenerationFollowsTheFullForwardArgmax() throws {
+  @Test(arguments: [1, 2, 3])
+  func greedyBatchedGenerationFollowsTheFullForwardArgmax(parts: Int) throws {
     // Five prompts in three slots: later prompts are prefilled while others decode.
     let checked = try Self.checkGreedyAgainstFullForward(
-      prompts: F.prompts(5, lengths: 1...9, seed: 4), maxBatch: 3, prefillRows: 512, newTokens: 10)
+      prompts: F.prompts(5, lengths: 1...9, seed: 4), maxBatch: 3, prefillRows: 512, newTokens: 10,
+      parts: parts)
     #expect(checked > 40)
   }
 
-  @Test func chunkedPrefillMixedWithDecodingFollowsTheFullForward() throws {
+  @Test func splitDecodingIsBitIdenticalRunToRun() throws {
+    // Stages split over the spin pool: which thread runs a part depends on timing, the result
+    // must not. Single-sequence and batched decoding, sampled, with the full distribution.
+    let model = try F.model(seed: 3)
+    let v = model.config.vocabSize
+    let settings = SamplingSettings(temperature: 0.9, maxNewTokens: 12, stopTokens: [], returnTopK: v)
+    for (count, maxBatch) in [(1, 1), (7, 4)] {
+      let prompts = F.prompts(count, lengths: 1...9, seed: 31)
+      let seeds = prompts.indices.map { UInt64(100 + $0) }
+      func run() throws -> [Generation] {
+        try Sampler.generate(
+          model: model, prompts: prompts, settings: settings, seeds: seeds, maxBatch: maxBatch,
+          prefillRows: 512, parts: 2)
+      }
+      let first = try run()
+      for _ in 0..<3 { #expect(try run() == first) }
+    }
+  }
+
+  @Test(arguments: [1, 2])
+  func chunkedPrefillMixedWithDecodingFollowsTheFullForward(parts: Int) throws {
     // Four rows per call: prompts are split over many calls that also carry decode rows, and
     // long prompts run into the context limit.
     let checked = try Self.checkGreedyAgainstFullForward(
-      prompts: F.prompts(6, lengths: 5...20, seed: 14), maxBatch: 3, prefillRows: 4, newTokens: 8)
+      prompts: F.prompts(6, lengths: 5...20, seed: 14), maxBatch: 3, prefillRows: 4, newTokens: 8,
+      parts: parts)
     #expect(checked > 25)
   }
 
