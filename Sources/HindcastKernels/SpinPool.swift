@@ -24,12 +24,13 @@ public final class SpinPool: @unchecked Sendable {
   public private(set) var width: Int
 
   private let generation = Atomic<Int>(0)
-  private let ticket = Atomic<Int>(0)  // (generation << partBits) | next unclaimed part
+  /// One word, so a claim sees a consistent job: generation (low `generationBits` bits), the
+  /// job's part count and the next unclaimed part (`Ticket`).
+  private let ticket = Atomic<Int>(0)
   private let completed = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)
   private let inUse = Atomic<Bool>(false)
   @exclusivity(unchecked) private var job: ((Int, Int) -> Void)?
-  @exclusivity(unchecked) private var jobParts = 0
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
   private let condition: UnsafeMutablePointer<pthread_cond_t>
 
@@ -83,7 +84,7 @@ public final class SpinPool: @unchecked Sendable {
   /// would have run. Not reentrant: a part must not call `run` on the same pool (it would run
   /// inline, correct but serial).
   public func run(parts: Int, _ body: (_ part: Int, _ participant: Int) -> Void) {
-    guard parts > 1, width > 1,
+    guard parts > 1, parts <= Ticket.maxParts, width > 1,
       inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     else {
       for part in 0..<max(parts, 0) { body(part, 0) }
@@ -92,16 +93,15 @@ public final class SpinPool: @unchecked Sendable {
     withoutActuallyEscaping(body) { body in
       let next = generation.load(ordering: .relaxed) + 1
       job = body
-      jobParts = parts
       completed.store(0, ordering: .relaxed)
-      ticket.store(next << Self.partBits, ordering: .releasing)
+      ticket.store(Ticket.make(generation: next, parts: parts, next: 0), ordering: .releasing)
       generation.store(next, ordering: .sequentiallyConsistent)
       if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
       }
-      while let part = claim(generation: next, parts: parts) {
+      while let part = claim(generation: next) {
         body(part, 0)
         completed.add(1, ordering: .releasing)
       }
@@ -115,16 +115,32 @@ public final class SpinPool: @unchecked Sendable {
     inUse.store(false, ordering: .releasing)
   }
 
-  private static let partBits = 24
+  /// The layout of `ticket`: generation (mod 2^28), part count and next part (18 bits each).
+  /// Keeping the count in the same word matters: a worker that saw an old generation must never
+  /// pair it with a newer job's count (it would claim a part past the old job's end).
+  enum Ticket {
+    static let partBits = 18
+    static let generationBits = 28
+    static let maxParts = (1 << partBits) - 1
+
+    static func make(generation: Int, parts: Int, next: Int) -> Int {
+      ((generation & ((1 << generationBits) - 1)) << (2 * partBits)) | (parts << partBits) | next
+    }
+
+    static func generation(_ value: Int) -> Int { value >> (2 * partBits) }
+    static func parts(_ value: Int) -> Int { (value >> partBits) & maxParts }
+    static func next(_ value: Int) -> Int { value & maxParts }
+  }
 
   /// Claims the next unclaimed part of job `generation`, or nil when none is left (or a newer job
   /// has started).
   @inline(__always)
-  private func claim(generation: Int, parts: Int) -> Int? {
+  private func claim(generation: Int) -> Int? {
+    let expected = generation & ((1 << Ticket.generationBits) - 1)
     var value = ticket.load(ordering: .acquiring)
     while true {
-      let part = value & ((1 << Self.partBits) - 1)
-      guard value >> Self.partBits == generation, part < parts else { return nil }
+      let part = Ticket.next(value)
+      guard Ticket.generation(value) == expected, part < Ticket.parts(value) else { return nil }
       let (exchanged, original) = ticket.compareExchange(
         expected: value, desired: value + 1, ordering: .acquiringAndReleasing)
       if exchanged { return part }
@@ -162,7 +178,7 @@ public final class SpinPool: @unchecked Sendable {
         current = generation.load(ordering: .acquiring)
       }
       seen = current
-      while let part = claim(generation: current, parts: jobParts) {
+      while let part = claim(generation: current) {
         perform(part: part, participant: index)
         completed.add(1, ordering: .releasing)
       }
