@@ -1,3 +1,5 @@
+import HindcastKernels
+
 /// Elementwise kernels of the inference path (KV-cache decoding), written as branch-free loops
 /// without library calls so the compiler vectorizes them. `expf`/`tanhf` from libm cost 10-20 ns
 /// per element, which at decode sizes rivals the matrix products.
@@ -47,7 +49,7 @@ enum InferenceKernels {
   static func softmax(_ row: UnsafeMutablePointer<Float>, valid: Int) {
     let maxValue = maximum(row, count: valid)
     for i in 0..<valid { row[i] = exp(row[i] - maxValue) }
-    let inverse = 1 / sum(row, count: valid)
+    let inverse = 1 / Reduce.sum(row, count: valid)
     for i in 0..<valid { row[i] *= inverse }
   }
 
@@ -69,44 +71,13 @@ enum InferenceKernels {
     return result
   }
 
-  /// Sum of x (n) with eight running partial sums (vectorizes; the order differs from a plain loop).
-  static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var partial = SIMD8<Float>()
-    var i = 0
-    let raw = UnsafeRawPointer(x)
-    while i + 8 <= count {
-      partial += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      i += 8
-    }
-    var total = partial.sum()
-    while i < count {
-      total += x[i]
-      i += 1
-    }
-    return total
-  }
-
   /// out (C) = (x - mean) / sqrt(var + eps) * weight + bias, for one row.
   static func layerNorm(
     out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     bias: UnsafePointer<Float>, width: Int, epsilon: Float
   ) {
-    let mean = sum(x, count: width) / Float(width)
-    var partial = SIMD8<Float>()
-    var i = 0
-    let raw = UnsafeRawPointer(x)
-    let center = SIMD8<Float>(repeating: mean)
-    while i + 8 <= width {
-      let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - center
-      partial += d * d
-      i += 8
-    }
-    var variance = partial.sum()
-    while i < width {
-      let d = x[i] - mean
-      variance += d * d
-      i += 1
-    }
+    let mean = Reduce.sum(x, count: width) / Float(width)
+    var variance = Reduce.sumOfSquares(x, around: mean, count: width)
     variance /= Float(width)
     let rstd = 1 / (variance + epsilon).squareRoot()
     for j in 0..<width { out[j] = (x[j] - mean) * rstd * weight[j] + bias[j] }

@@ -1,3 +1,4 @@
+import HindcastKernels
 import HindcastSupport
 
 #if canImport(Glibc)
@@ -55,7 +56,7 @@ final class TokenChooser {
     }
     // probs (V) = exp(logits - max): the untempered weights, reused when temperature is 1.
     for i in 0..<vocab { probs[i] = InferenceKernels.exp(logits[i] - maxLogit) }
-    let lse = maxLogit + logf(InferenceKernels.sum(probs, count: vocab))
+    let lse = maxLogit + logf(Reduce.sum(probs, count: vocab))
     if settings.isGreedy {
       return Choice(token: Int32(best), logprob: logits[best] - lse, samplingLogprob: 0, logSumExp: lse)
     }
@@ -63,7 +64,7 @@ final class TokenChooser {
       let inverseTemperature = 1 / settings.temperature
       for i in 0..<vocab { probs[i] = InferenceKernels.exp((logits[i] - maxLogit) * inverseTemperature) }
     }
-    let total = Double(InferenceKernels.sum(probs, count: vocab))
+    let total = Double(Reduce.sum(probs, count: vocab))
     let token: Int
     let mass: Double
     if restricts {
