@@ -75,12 +75,13 @@ public struct PipelineRunner {
   public func runAll() throws -> [EvalSummary] {
     try pretrain()
     var summaries: [EvalSummary] = []
+    // The eval of the policy in force: after a rollback that is the restored policy's eval, so a
+    // later round is compared with the policy it really started from.
+    var inForce: EvalSummary?
     for round in 0...run.spec.rounds {
       try stage(.eval, round: round)
       if let summary = try EvalStage.summary(run: run, round: round) {
-        if let previous = summaries.last {
-          try guardAgainstCollapse(round: round, previous: previous, current: summary)
-        }
+        inForce = try guardRound(round, inForce: inForce, current: summary)
         summaries.append(summary)
       }
       guard round < run.spec.rounds else { break }
@@ -91,14 +92,24 @@ public struct PipelineRunner {
     return summaries
   }
 
+  /// Applies the guard to `round` and returns the eval of the policy now in force: `current`, or
+  /// `inForce` when `round`'s policy was rolled back to it. Comparing each round with the policy
+  /// in force (not with the previous eval, which describes a rejected policy after a rollback)
+  /// keeps a run of small losses after a rollback from passing unnoticed.
+  func guardRound(_ round: Int, inForce: EvalSummary?, current: EvalSummary) throws -> EvalSummary {
+    guard let inForce else { return current }
+    return try guardAgainstCollapse(round: round, previous: inForce, current: current) ? inForce : current
+  }
+
   /// The collapse guard: when the policy that starts `round` (just distilled) is worse on held-out
   /// greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
   /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
   /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
-  /// exactly.
-  func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws {
-    guard previous.greedyPass1 - current.greedyPass1 > run.spec.rollbackMargin else { return }
-    if try run.manifest().rollbacks.contains(round) { return }
+  /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
+  @discardableResult
+  func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws -> Bool {
+    guard previous.greedyPass1 - current.greedyPass1 > run.spec.rollbackMargin else { return false }
+    if try run.manifest().rollbacks.contains(round) { return true }
     try store.save(try store.load(round: round - 1), round: round)
     try run.withManifest { manifest in manifest.rollbacks.append(round) }
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
@@ -111,6 +122,7 @@ public struct PipelineRunner {
         format:
           "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy\n",
         round, 100 * previous.greedyPass1, 100 * current.greedyPass1, round - 1))
+    return true
   }
 
   /// Whether the spec's objectives need a stage at all (GRPO and RFT need no teacher).

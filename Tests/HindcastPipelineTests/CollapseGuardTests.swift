@@ -42,4 +42,27 @@ import Testing
       decoding: FileManager.default.contents(atPath: run.layout.metrics) ?? Data(), as: UTF8.self)
     #expect(metrics.contains("\"rolled_back\":1"))
   }
+
+  /// After a rollback, the next round is compared with the restored policy's eval, not with the
+  /// rejected one's (which would let a second large loss pass).
+  @Test func aRoundAfterARollbackIsComparedWithTheRestoredPolicy() throws {
+    let directory = try BinaryRunner.temporaryDirectory("guard-chain")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try (TinySpec.text + "\n[guard]\nrollback_margin = 0.05\n").write(
+      toFile: directory + "/spec.toml", atomically: true, encoding: .utf8)
+    let run = try Run(
+      directory: directory + "/run", specPath: directory + "/spec.toml", logger: Logger(label: "test"))
+    let runner = try PipelineRunner(run: run)
+    let store = PolicyStore(run: run)
+    for round in 0...2 {
+      try store.save(try Transformer(config: run.spec.model.config, seed: UInt64(round + 1)), round: round)
+    }
+    let first = try runner.guardRound(1, inForce: summary(0, 0.51), current: summary(1, 0.49))
+    #expect(first.greedyPass1 == 0.49)
+    let second = try runner.guardRound(2, inForce: first, current: summary(2, 0.40))
+    #expect(second.greedyPass1 == 0.49, "round 2 lost 9 points and is rolled back")
+    let third = try runner.guardRound(3, inForce: second, current: summary(3, 0.385))
+    #expect(third.greedyPass1 == 0.49, "round 3 is 10.5 points below the policy it started from")
+    #expect(try run.manifest().rollbacks == [2, 3])
+  }
 }
