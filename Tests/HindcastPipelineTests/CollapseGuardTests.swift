@@ -13,15 +13,19 @@ import Testing
       greedyStandardError: 0.01)
   }
 
-  @Test func aLargeDropRestoresThePreviousPolicyOnce() throws {
-    let directory = try BinaryRunner.temporaryDirectory("guard")
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    try (TinySpec.text + "\n[guard]\nrollback_margin = 0.1\n").write(
+  /// A tiny run in `directory` with the given rollback margin, its runner and policy store.
+  func makeRun(in directory: String, margin: Double) throws -> (Run, PipelineRunner, PolicyStore) {
+    try (TinySpec.text + "\n[guard]\nrollback_margin = \(margin)\n").write(
       toFile: directory + "/spec.toml", atomically: true, encoding: .utf8)
     let run = try Run(
       directory: directory + "/run", specPath: directory + "/spec.toml", logger: Logger(label: "test"))
-    let runner = try PipelineRunner(run: run)
-    let store = PolicyStore(run: run)
+    return (run, try PipelineRunner(run: run), PolicyStore(run: run))
+  }
+
+  @Test func aLargeDropRestoresThePreviousPolicyOnce() throws {
+    let directory = try BinaryRunner.temporaryDirectory("guard")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let (run, runner, store) = try makeRun(in: directory, margin: 0.1)
     let base = try Transformer(config: run.spec.model.config, seed: 1)
     let distilled = try Transformer(config: run.spec.model.config, seed: 2)
     try store.save(base, round: 0)
@@ -48,12 +52,7 @@ import Testing
   @Test func aRoundAfterARollbackIsComparedWithTheRestoredPolicy() throws {
     let directory = try BinaryRunner.temporaryDirectory("guard-chain")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    try (TinySpec.text + "\n[guard]\nrollback_margin = 0.05\n").write(
-      toFile: directory + "/spec.toml", atomically: true, encoding: .utf8)
-    let run = try Run(
-      directory: directory + "/run", specPath: directory + "/spec.toml", logger: Logger(label: "test"))
-    let runner = try PipelineRunner(run: run)
-    let store = PolicyStore(run: run)
+    let (run, runner, store) = try makeRun(in: directory, margin: 0.05)
     for round in 0...2 {
       try store.save(try Transformer(config: run.spec.model.config, seed: UInt64(round + 1)), round: round)
     }
