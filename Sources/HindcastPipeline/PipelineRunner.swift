@@ -99,27 +99,30 @@ public struct PipelineRunner {
     return try guardAgainstCollapse(round: round, previous: inForce, current: current) ? inForce : current
   }
 
-  /// The collapse guard: when the policy that starts `round` (just distilled) is worse on held-out
-  /// greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
+  /// The collapse guard: when the policy that starts `round` (just distilled) is worse on
+  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
   /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
   /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
   /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
   @discardableResult
   func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws -> Bool {
-    guard previous.greedyPass1 - current.greedyPass1 > run.spec.rollbackMargin else { return false }
+    // Decided on validation only: the test split is reported, never used to choose.
+    let before = previous.validation.greedyPass1
+    let after = current.validation.greedyPass1
+    guard before - after > run.spec.rollbackMargin else { return false }
     if try run.manifest().rollbacks.contains(round) { return true }
     try store.save(try store.load(round: round - 1), round: round)
     try run.withManifest { manifest in manifest.rollbacks.append(round) }
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
     event.values = [
-      "rolled_back": 1, "previous_greedy_pass1": previous.greedyPass1, "greedy_pass1": current.greedyPass1,
+      "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
     ]
     try run.record(event)
     FileHandleOutput.standardError(
       String(
         format:
-          "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy\n",
-        round, 100 * previous.greedyPass1, 100 * current.greedyPass1, round - 1))
+          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy\n",
+        round, 100 * before, 100 * after, round - 1))
     return true
   }
 

@@ -32,7 +32,11 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var difficulty: Int = 1
     public var trainPerRound: Int = 64
     public var samplesPerTask: Int = 8
-    public var heldOut: Int = 200
+    /// Tasks of the validation split: every choice (collapse guard, rollbacks, sweeps) is made on
+    /// their greedy pass@1.
+    public var validation: Int = 200
+    /// Tasks of the test split: only ever reported.
+    public var test: Int = 1000
     public var tasksPerShard: Int = 16
     /// For the exec family: the tasks file and checker command.
     public var execTasks: String?
@@ -124,13 +128,16 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public struct Eval: Codable, Sendable, Equatable {
     public var samples: Int = 4
     public var temperature: Double = 1.0
+    /// Sampled pass@1 and pass@k are measured on the first this-many test tasks (greedy pass@1 on
+    /// all of them): sampling `samples` answers per task is the expensive part of an eval.
+    public var sampledTasks: Int = 200
   }
 
   /// A policy checkpoint directory to start from instead of pretraining (for example the base
   /// policy shared by every arm of an experiment). Relative paths are relative to the working
   /// directory.
   public var basePolicy: String?
-  /// Guard against collapse: when held-out greedy pass@1 of a round's new policy falls more
+  /// Guard against collapse: when validation greedy pass@1 of a round's new policy falls more
   /// than this below the previous round's, the new policy is replaced by the previous one.
   /// 1 disables the guard.
   public var rollbackMargin: Double = 0.1
@@ -190,7 +197,14 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: 1...5)
     s.tasks.trainPerRound = try r.int("tasks.train_per_round", default: 64, in: 1...1_000_000)
     s.tasks.samplesPerTask = try r.int("tasks.samples_per_task", default: 8, in: 1...256)
-    s.tasks.heldOut = try r.int("tasks.held_out", default: 200, in: 1...1_000_000)
+    if r.document.entries["tasks.held_out"] != nil {
+      throw r.invalid(
+        "tasks.held_out",
+        "was replaced by tasks.validation (tasks every choice is made on) and tasks.test (tasks that are only reported)"
+      )
+    }
+    s.tasks.validation = try r.int("tasks.validation", default: 200, in: 1...1_000_000)
+    s.tasks.test = try r.int("tasks.test", default: 1000, in: 1...1_000_000)
     s.tasks.tasksPerShard = try r.int("tasks.tasks_per_shard", default: 16, in: 1...100_000)
     s.tasks.execTasks = try r.string("tasks.exec_tasks", default: nil)
     s.tasks.execChecker = try r.strings("tasks.exec_checker", default: [])
@@ -236,6 +250,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
 
     s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
     s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
+    s.eval.sampledTasks = try r.int("eval.sampled_tasks", default: 200, in: 0...1_000_000)
 
     try r.finish(knownTables: tables.union(ObjectiveRegistry.tables))
     return s
