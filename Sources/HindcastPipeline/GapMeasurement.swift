@@ -53,7 +53,7 @@ public struct GapMeasurement {
   public func measure(policy: Policy, seed: UInt64, level: FeedbackLevel = .full) throws -> GapReport {
     let heldOut = try tasks.heldOut()
     let family = tasks.family
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
     let students = heldOut.map { builder.student(task: $0.prompt) }

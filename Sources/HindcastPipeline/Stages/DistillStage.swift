@@ -27,13 +27,14 @@ public struct DistillStage {
   }
 
   /// Builds the training pool of `round` from its rollout, feedback and rewrite shards.
-  func pool(round: Int, contextLength: Int) throws -> [Example] {
+  func pool(round: Int, config: ModelConfig) throws -> [Example] {
+    let contextLength = config.contextLength
     let spec = run.spec
     let d = spec.distill
     let needsRewrites = d.sdpo > 0 || d.sft > 0
     try run.requireComplete(round: round, stage: needsRewrites ? .rewrite : .feedback, for: .distill)
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(config: config, reserve: spec.rollout.maxTokens)
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
     var examples: [Example] = []
     for shard in 0..<shards {
@@ -118,7 +119,7 @@ public struct DistillStage {
     let started = Date()
     let spec = run.spec
     let d = spec.distill
-    let examples = try pool(round: round, contextLength: model.config.contextLength)
+    let examples = try pool(round: round, config: model.config)
     model.trainingThreads = run.spec.model.threads
     // The EMA teacher follows the student: ema = (1 - rate) ema + rate student after each step.
     let ema = spec.distill.teacher == .ema ? try store.load(round: round, kind: .ema) : nil

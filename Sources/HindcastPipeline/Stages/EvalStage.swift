@@ -37,7 +37,7 @@ public struct EvalStage {
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec
     let heldOut = try tasks.heldOut()
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: spec.rollout.maxTokens)
     let sampled = SamplingSettings(
       temperature: Float(spec.eval.temperature), maxNewTokens: spec.rollout.maxTokens)
