@@ -12,7 +12,7 @@ public struct PipelineRunner {
 
   public init(run: Run) throws {
     self.run = run
-    tasks = try TaskSource(spec: run.spec)
+    tasks = try TaskSource(spec: run.spec, hiddenPaths: [run.layout.root])
     BLASThreads.set(run.spec.model.threads)
   }
 
@@ -41,6 +41,7 @@ public struct PipelineRunner {
         .invalidInput, "round \(round) is outside this run's rounds 0...\(run.spec.rounds)",
         location: run.layout.spec)
     }
+    SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, logger: run.logger)
     switch stage {
     case .rollout:
       try RolloutStage(run: run, tasks: tasks).execute(
