@@ -41,7 +41,7 @@ public struct PipelineRunner {
         .invalidInput, "round \(round) is outside this run's rounds 0...\(run.spec.rounds)",
         location: run.layout.spec)
     }
-    SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, logger: run.logger)
+    SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
     switch stage {
     case .rollout:
       try RolloutStage(run: run, tasks: tasks).execute(
@@ -118,10 +118,10 @@ public struct PipelineRunner {
       "rolled_back": 1, "previous_greedy_pass1": previous.greedyPass1, "greedy_pass1": current.greedyPass1,
     ]
     try run.record(event)
-    FileHandleOutput.standardError(
+    run.reporter.notice(
       String(
         format:
-          "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy\n",
+          "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy",
         round, 100 * previous.greedyPass1, 100 * current.greedyPass1, round - 1))
     return true
   }

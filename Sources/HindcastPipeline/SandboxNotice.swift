@@ -1,6 +1,6 @@
 import Foundation
+import HindcastSupport
 import HindcastTasks
-import Logging
 
 /// Warns, once per stage and process, when the exec family's checkers run with weaker isolation
 /// than the sealed sandbox of docs/exec-protocol.md (the kernel refused a layer). The isolation
@@ -11,7 +11,7 @@ enum SandboxNotice {
   nonisolated(unsafe) private static var probed: [String: SandboxIsolation] = [:]
   nonisolated(unsafe) private static var warned: Set<String> = []
 
-  static func warnIfWeak(family: any TaskFamily, stage: String, logger: Logger) {
+  static func warnIfWeak(family: any TaskFamily, stage: String, reporter: any ProgressReporter) {
     guard let exec = family as? ExecFamily else { return }
     let key = exec.hiddenPaths.joined(separator: "\u{0}")
     lock.lock()
@@ -24,8 +24,8 @@ enum SandboxNotice {
     probed[key] = isolation
     lock.unlock()
     guard !isolation.sealed else { return }
-    logger.warning(
-      "\(stage): exec checkers run with \(isolation.summary) (see docs/exec-protocol.md, 'What is guaranteed')"
+    reporter.notice(
+      "warning: \(stage): exec checkers run with \(isolation.summary) (see docs/exec-protocol.md, 'What is guaranteed')"
     )
   }
 }

@@ -131,7 +131,8 @@ public struct DistillStage {
     var losses: [Double] = []
     let weights: [Objective: Double] = [.sdpo: d.sdpo, .sft: d.sft, .rft: d.rft, .grpo: d.grpo]
     let progress = ProgressLine(
-      label: "distill round \(round)", total: examples.isEmpty ? 0 : d.steps, unit: "steps", plainEvery: 4)
+      label: "distill round \(round)", total: examples.isEmpty ? 0 : d.steps, unit: "steps", plainEvery: 4,
+      reporter: run.reporter)
     for _ in 0..<(examples.isEmpty ? 0 : d.steps) {
       var batch: [Example] = []
       while batch.count < min(d.batch, examples.count) {
