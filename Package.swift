@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 //
 // Layers, lowest first. A target may only depend on targets above it in this list; the compiler
-// enforces it because every dependency is declared here.
+// enforces it because every dependency is declared here, and scripts/check-imports.sh (run by
+// `make test`) fails when a target imports a module it does not declare.
 //
 //   C shims            COpenBLAS, CZstd, CSandbox
 //   HindcastSupport    errors, seeded RNG, hashing, JSON helpers (no dependencies)
@@ -48,7 +49,7 @@ let package = Package(
       name: "HindcastPipeline",
       dependencies: [
         "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastMemory",
-        "HindcastStorage", "HindcastSupport",
+        "HindcastStorage", "HindcastKernels", "HindcastSupport",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(
@@ -75,7 +76,7 @@ let package = Package(
       name: "HindcastPipelineTests",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport",
-        "HindcastMemory",
+        "HindcastMemory", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
   ],

@@ -12,7 +12,7 @@ public struct PipelineRunner {
 
   public init(run: Run) throws {
     self.run = run
-    tasks = try TaskSource(spec: run.spec)
+    tasks = try TaskSource(spec: run.spec, hiddenPaths: [run.layout.root])
     BLASThreads.set(run.spec.model.threads)
   }
 
@@ -41,6 +41,7 @@ public struct PipelineRunner {
         .invalidInput, "round \(round) is outside this run's rounds 0...\(run.spec.rounds)",
         location: run.layout.spec)
     }
+    SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
     switch stage {
     case .rollout:
       try RolloutStage(run: run, tasks: tasks).execute(
@@ -118,10 +119,10 @@ public struct PipelineRunner {
       "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
     ]
     try run.record(event)
-    FileHandleOutput.standardError(
+    run.reporter.notice(
       String(
         format:
-          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy\n",
+          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy",
         round, 100 * before, 100 * after, round - 1))
     return true
   }

@@ -129,7 +129,8 @@ public struct PretrainStage {
     var optimizer = try AdamW(config: AdamWConfig(weightDecay: 0.01), layout: model.layout)
     let ownFrom = Int((Double(p.steps) * p.ownMistakesFrom).rounded())
     let progress = ProgressLine(
-      label: "pretrain", total: p.steps, unit: "steps", plainEvery: max(1, p.steps / 20))
+      label: "pretrain", total: p.steps, unit: "steps", plainEvery: max(1, p.steps / 20),
+      reporter: run.reporter)
     var trained = 0
     var lastLoss = 0.0
     var ownRefreshes = 0
