@@ -163,6 +163,7 @@ public struct DistillStage {
         }
       }
       budget.trainingTokens += report.terms
+      budget.modelTokens += 3 * sequences.reduce(0) { $0 + $1.tokens.count }
       losses.append(report.loss)
       progress.advance(records: sequences.count)
     }
