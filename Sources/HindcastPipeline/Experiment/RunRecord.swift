@@ -132,20 +132,11 @@ public struct RunRecord: Sendable {
       ledger: Array(repeating: LedgerTotals(), count: spec.rounds), distillMeanLoss: [:], evalWallSeconds: 0,
       skippedMetricsLines: 0)
     record.rollbacks = try RunManifest.read(path: layout.manifest)?.rollbacks ?? []
-    guard FileManager.default.fileExists(atPath: layout.metrics) else { return record }
-    let contents = try MetricsLog.read(MetricsEvent.self, from: layout.metrics)
-    record.skippedMetricsLines = contents.skipped.count
-    // A unit recomputed after a repair logs again: the last event of a unit is the one kept.
-    var latest: [String: MetricsEvent] = [:]
-    var order: [String] = []
-    for (_, event) in contents.events {
-      let key = "\(event.stage)|\(event.round)|\(event.shard ?? -1)"
-      if latest[key] == nil { order.append(key) }
-      latest[key] = event
-    }
+    // Only events of committed units, the last of each (a crash-consistent ledger).
+    let ledger = try RunLedger.committedEvents(layout: layout)
+    record.skippedMetricsLines = ledger.skippedLines
     var entropySums: [Int: (weighted: Double, tokens: Double)] = [:]
-    for key in order {
-      guard let event = latest[key] else { continue }
+    for event in ledger.events {
       switch event.stage {
       case "pretrain", "eval-summary": continue
       case StageName.eval.rawValue:

@@ -167,9 +167,6 @@ public struct DistillStage {
       losses.append(report.loss)
       progress.advance(records: sequences.count)
     }
-    // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
-    if let ema { try store.save(ema, round: round + 1, kind: .ema) }
-    try store.save(model, round: round + 1)
     var event = MetricsEvent(stage: StageName.distill.rawValue, round: round, worker: run.worker.index)
     budget.fill(&event)
     event.records = examples.count
@@ -182,5 +179,9 @@ public struct DistillStage {
       event.values["examples_\(objective)"] = Double(examples.filter { $0.objective == objective }.count)
     }
     try run.record(event)
+    // The event is logged before the policy commits the round (RunLedger keeps it only then).
+    // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
+    if let ema { try store.save(ema, round: round + 1, kind: .ema) }
+    try store.save(model, round: round + 1)
   }
 }
