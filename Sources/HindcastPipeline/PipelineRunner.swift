@@ -48,14 +48,11 @@ public struct PipelineRunner {
     case .feedback:
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
-      let policy = EmbeddedPolicy(model: try store.load(round: round))
-      // The policy that re-scores attempts: the frozen base, the round's own policy, or the EMA.
-      let scorer: Policy
-      switch run.spec.distill.teacher {
-      case .base: scorer = round == 0 ? policy : EmbeddedPolicy(model: try store.load(round: 0))
-      case .roundStart: scorer = policy
-      case .ema: scorer = EmbeddedPolicy(model: try store.load(round: round, kind: .ema))
-      }
+      let model = try store.load(round: round)
+      let policy = EmbeddedPolicy(model: model)
+      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`).
+      let teacher = try TeacherSelection.teacher(run: run, round: round, current: model)
+      let scorer: Policy = teacher === model ? policy : EmbeddedPolicy(model: teacher)
       let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
         round: round, policy: policy, scorer: scorer)
@@ -84,6 +81,7 @@ public struct PipelineRunner {
         inForce = try guardRound(round, inForce: inForce, current: summary)
         summaries.append(summary)
       }
+      try RoundGap(run: run, tasks: tasks).recordIfEnabled(round: round)
       guard round < run.spec.rounds else { break }
       for name in [StageName.rollout, .feedback, .rewrite, .memory, .distill] where needed(name) {
         try stage(name, round: round)
@@ -130,10 +128,10 @@ public struct PipelineRunner {
 
   /// Whether the spec's objectives need a stage at all (GRPO and RFT need no teacher).
   func needed(_ stage: StageName) -> Bool {
-    let d = run.spec.distill
+    let teacher = ObjectiveRegistry.needs(run.spec.distill).contains(.rewrites)
     switch stage {
-    case .rewrite: return d.sdpo > 0 || d.sft > 0
-    case .memory: return (d.sdpo > 0 || d.sft > 0) && run.spec.rewrite.memory
+    case .rewrite: return teacher
+    case .memory: return teacher && run.spec.rewrite.memory
     default: return true
     }
   }

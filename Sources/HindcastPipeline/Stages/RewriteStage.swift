@@ -42,7 +42,7 @@ public struct RewriteStage {
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let count = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
     let plan = TeacherContextPlan(
-      builder: ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens),
+      builder: ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens),
       segments: TeacherSegments(spec: spec))
     let settings = SamplingSettings(
       temperature: Float(spec.rewrite.temperature), maxNewTokens: spec.rollout.maxTokens)
