@@ -79,6 +79,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var memory: Bool = true
     public var memoryBudgetTokens: Int = 64
     public var useSibling: Bool = true
+    /// Whether the teacher's context holds the critic's critique (its own segment, independent
+    /// of the feedback level).
+    public var critique: Bool = true
   }
 
   public struct Distill: Codable, Sendable, Equatable {
@@ -123,6 +126,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var emaRate: Double = 0.05
     public var ratioClip: Double = 2.0
     public var grpoClip: Double = 0.2
+
+    /// Whether an objective trains on verified hindsight rewrites (sft). sdpo needs only the
+    /// teacher's re-scoring of the student's own tokens; grpo and rft need no teacher at all.
+    public var usesVerifiedRewrites: Bool { sft > 0 }
   }
 
   public struct Eval: Codable, Sendable, Equatable {
@@ -234,6 +241,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.rewrite.memory = try r.bool("rewrite.memory", default: true)
     s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 64, in: 0...100_000)
     s.rewrite.useSibling = try r.bool("rewrite.use_sibling", default: true)
+    s.rewrite.critique = try r.bool("rewrite.critique", default: true)
 
     try ObjectiveRegistry.read(&r, into: &s.distill)
     s.distill.gapGate = try r.bool("distill.gap_gate", default: false)
