@@ -215,9 +215,7 @@ public struct SweepChoice: Codable, Sendable, Equatable {
   public static func single(arm: ExperimentArm, learningRate: Double) -> SweepChoice {
     SweepChoice(
       arm: arm, seed: 0,
-      candidates: [
-        Candidate(learningRate: learningRate, finalValidationPass1: nil, meanValidationPass1: nil)
-      ],
+      candidates: [Candidate(learningRate: learningRate, finalValidationPass1: nil, meanValidationPass1: nil)],
       chosen: learningRate)
   }
 }
