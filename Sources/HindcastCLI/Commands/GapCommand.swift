@@ -69,14 +69,16 @@ struct GapCommand: ParsableCommand {
     }
     func line(_ name: String, _ r: GapReport.Rate) -> String {
       String(
-        format: "  %-34@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]", name, r.fixed, r.of, 100 * r.rate, 100 * r.low,
+        format: "  %@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]",
+        name.padding(toLength: 34, withPad: " ", startingAt: 0), r.fixed, r.of, 100 * r.rate, 100 * r.low,
         100 * r.high)
     }
     func difference(_ name: String, _ d: GapReport.Difference) -> String {
       String(
         format:
-          "  %-34@ %+5.1f points [%+5.1f, %+5.1f]  (%d only with feedback, %d only by resampling, of %d)",
-        name, 100 * d.mean, 100 * d.low, 100 * d.high, d.onlyFirst, d.onlySecond, d.of)
+          "  %@ %+5.1f points [%+5.1f, %+5.1f]  (%d only with feedback, %d only by resampling, of %d)",
+        name.padding(toLength: 34, withPad: " ", startingAt: 0), 100 * d.mean, 100 * d.low, 100 * d.high,
+        d.onlyFirst, d.onlySecond, d.of)
     }
     print(
       "gap of \(checkpoint ?? run.layout.policyName(round: round)) on \(report.tasks) \(chosen.rawValue) \(run.spec.tasks.family) tasks"
