@@ -64,6 +64,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     /// writes for its flaw (when it fits the context), so the base policy learns to read `<note>`
     /// segments before the memory ever offers one.
     public var noteFraction: Double = 0
+    /// Loss weight of a revision example's copied prefix (`RevisionCorpus`; 1 = plain).
+    public var revisionPrefixWeight: Double = 1
   }
 
   public struct Rollout: Codable, Sendable, Equatable {
@@ -230,6 +232,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.ownMistakesTasks = try r.int("pretrain.own_mistakes_tasks", default: 512, in: 0...1_000_000)
     s.pretrain.ownFraction = try r.double("pretrain.own_fraction", default: 0.5, in: 0...1)
     s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
+    s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
 
     s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
     s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)
