@@ -83,10 +83,10 @@ public struct GapMeasurement {
     self.maxTokens = maxTokens
   }
 
-  /// The tasks a run's per-round gap is measured on: the first `count` held-out tasks. (One
-  /// place to switch to the validation split once task splits have one.)
+  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks (the gap
+  /// gates training, so it is a choice and never reads the test split).
   public static func validationTasks(_ source: TaskSource, count: Int) throws -> [TaskRecord] {
-    Array(try source.heldOut().prefix(count))
+    Array(try source.validation().prefix(count))
   }
 
   /// Measures the gap on `taskList` (all held-out tasks when nil).

@@ -19,8 +19,9 @@ import Testing
 
   func writeEval(_ run: Run, round: Int, greedy: Double) throws {
     let summary = EvalSummary(
-      round: round, family: "arith", tasks: 100, greedyPass1: greedy, sampledPass1: greedy, passAtK: greedy,
-      samples: 1, greedyStandardError: 0.01)
+      round: round, family: "arith", tasks: 100, greedyPass1: 1 - greedy, sampledPass1: greedy, passAtK: greedy,
+      samples: 1, sampledTasks: 100, greedyStandardError: 0.01,
+      validation: .init(tasks: 100, greedyPass1: greedy, greedyStandardError: 0.01))
     try AtomicFile.write(
       Array(try JSONEncoder().encode(summary)), to: run.layout.path(run.layout.evalName(round: round)))
   }

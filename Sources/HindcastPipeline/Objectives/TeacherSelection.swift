@@ -9,20 +9,19 @@ import HindcastModel
 /// - `round-start`: the round's own policy.
 /// - `ema`: the EMA teacher kept beside the round's policy.
 /// - `best`: a stable snapshot refreshed only on improvement (CGTR, arXiv 2606.03532): the
-///   policy of the round `k <= round` with the highest held-out greedy pass@1 in its eval
-///   record, ties going to the earlier round, so the teacher changes only when a round really
-///   improved. Rounds whose policy was rolled back, or that have no eval record yet, never
-///   become the teacher. The eval record's own split is used (held-out today; the validation
-///   split once evals carry one).
+///   policy of the round `k <= round` with the highest **validation** greedy pass@1 in its eval
+///   record (never the test split), ties going to the earlier round, so the teacher changes only
+///   when a round really improved. Rounds whose policy was rolled back, or that have no eval
+///   record yet, never become the teacher.
 public enum TeacherSelection {
   /// The round whose policy is the `best` teacher of `round`.
   public static func bestRound(run: Run, round: Int) throws -> Int {
     let rolledBack = Set(try run.manifest().rollbacks)
     var best = 0
-    var bestScore = try EvalStage.summary(run: run, round: 0)?.greedyPass1 ?? -1
+    var bestScore = try EvalStage.summary(run: run, round: 0)?.validation.greedyPass1 ?? -1
     if round >= 1 {
       for k in 1...round where !rolledBack.contains(k) {
-        if let score = try EvalStage.summary(run: run, round: k)?.greedyPass1, score > bestScore {
+        if let score = try EvalStage.summary(run: run, round: k)?.validation.greedyPass1, score > bestScore {
           best = k
           bestScore = score
         }

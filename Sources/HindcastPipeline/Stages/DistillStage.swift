@@ -34,8 +34,8 @@ public struct DistillStage {
   /// does not fit the context are left out; groups hold every feedback record of the task in the
   /// shard.
   func views(round: Int, config: ModelConfig, withRewrites: Bool) throws -> [RolloutView] {
-    let contextLength = config.contextLength
     let spec = run.spec
+    let contextLength = config.contextLength
     try run.requireComplete(round: round, stage: withRewrites ? .rewrite : .feedback, for: .distill)
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let builder = ContextBuilder(config: config, reserve: spec.rollout.maxTokens)
@@ -136,7 +136,8 @@ public struct DistillStage {
   func pool(round: Int, config: ModelConfig) throws -> [Example] {
     let active = try ObjectiveRegistry.active(run.spec.distill)
     let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
-    let joined = try views(round: round, config: config, withRewrites: needs.contains(.rewrites))
+    let joined = try views(
+      round: round, config: config, withRewrites: needs.contains(.rewrites))
     return try Self.pool(views: joined, objectives: active.map(\.objective))
   }
 
