@@ -13,10 +13,12 @@ import HindcastTraining
 /// use feedback in context. The loss covers only the solution tokens. Training is deterministic
 /// from the run seed. `docs/base-policy.md` records the variants measured for this recipe.
 ///
-/// - Contexts are answer-aligned (`ContextBuilder.alignsAnswer`): the solution of a direct and
-///   of a revision example sits at the same absolute positions, so the model (learned position
-///   embeddings) learns the skill once and can use it behind feedback. Examples of both kinds mix
-///   within a batch.
+/// - With learned positions (`model.position = "learned"`) contexts are answer-aligned
+///   (`ContextBuilder.alignsAnswer`): the solution of a direct and of a revision example sits at
+///   the same absolute positions, so the model learns the skill once and can use it behind
+///   feedback. With rotary positions (`"rope"`) contexts are not padded. Either way examples of
+///   both kinds mix within a batch, and a step costs only the batch's real tokens: sequences are
+///   packed back to back without padding (`Transformer.lossAndGradients`).
 /// - Packing (`pretrain.pack`, default off; measured worse): each training sequence concatenates
 ///   examples up to the model's context; `pretrain.batch` counts packed sequences then.
 /// - Revisions start from the family's synthetic flaws. From `own_mistakes_from` (a fraction of
@@ -151,8 +153,8 @@ public struct PretrainStage {
       if p.pack {
         batch = (0..<p.batch).map { _ in Self.pack(length: contextLength, draw: drawExample) }
       } else {
-        // Aligned contexts (`ContextBuilder.alignsAnswer`) make direct and revision examples
-        // about equally long, so they mix within a batch.
+        // Batches are packed without padding, so short direct and long revision examples mix
+        // freely.
         batch = (0..<p.batch).map { _ in drawExample() }
       }
       let terms = batch.reduce(0) { $0 + $1.terms.count }
