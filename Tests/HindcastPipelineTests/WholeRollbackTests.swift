@@ -9,10 +9,12 @@ import Testing
 /// teacher and the memory snapshot pointer (AdamW starts fresh in each distill stage, so no
 /// optimizer state persists between rounds).
 @Suite struct WholeRollbackTests {
+  /// An eval whose validation greedy pass@1 (what the guard decides on) is `greedy`.
   func summary(_ round: Int, _ greedy: Double) -> EvalSummary {
     EvalSummary(
-      round: round, family: "arith", tasks: 100, greedyPass1: greedy, sampledPass1: greedy, passAtK: greedy,
-      samples: 1, greedyStandardError: 0.01)
+      round: round, family: "arith", tasks: 100, greedyPass1: 0.5, sampledPass1: 0.5, passAtK: 0.5,
+      samples: 1, sampledTasks: 100, greedyStandardError: 0.01,
+      validation: EvalSummary.Validation(tasks: 50, greedyPass1: greedy, greedyStandardError: 0.01))
   }
 
   @Test func aRollbackRestoresPolicyEMATeacherAndMemoryPointer() throws {
