@@ -75,8 +75,8 @@ let package = Package(
     .testTarget(
       name: "HindcastPipelineTests",
       dependencies: [
-        "HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport",
-        "HindcastMemory", .product(name: "Logging", package: "swift-log"),
+        "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastStorage",
+        "HindcastSupport", "HindcastMemory", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
   ],

@@ -101,8 +101,9 @@ public struct PipelineRunner {
   }
 
   /// The collapse guard: when the policy that starts `round` (just distilled) is worse on
-  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
-  /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
+  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is
+  /// replaced by the previous round's policy (with its EMA teacher and memory snapshot pointer, see
+  /// `restoreWholeRound`), and the rollback is recorded in the manifest and metrics. The
   /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
   /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
   @discardableResult
@@ -112,8 +113,7 @@ public struct PipelineRunner {
     let after = current.validation.greedyPass1
     guard before - after > run.spec.rollbackMargin else { return false }
     if try run.manifest().rollbacks.contains(round) { return true }
-    try store.save(try store.load(round: round - 1), round: round)
-    try run.withManifest { manifest in manifest.rollbacks.append(round) }
+    try restoreWholeRound(round)
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
     event.values = [
       "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
