@@ -11,6 +11,8 @@
 //   HindcastTraining   AdamW, schedules, trainer state, checkpoints, corpus loading
 //   HindcastTasks      task families, executors, critics, checker sandbox
 //   HindcastMemory     experiential memory store
+//   HindcastRemote     client of OpenAI-compatible servers: sampling, scoring, retries
+//   HindcastServe      loopback HTTP server: the embedded model behind an OpenAI API subset
 //   HindcastPipeline   stages, specs, runner, objectives, experiments, reports
 //   HindcastCLI        argument parsing only; calls the libraries
 //   hindcast           the executable
@@ -44,18 +46,22 @@ let package = Package(
       dependencies: ["HindcastModel", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
     .target(name: "HindcastTasks", dependencies: ["CSandbox", "HindcastSupport"]),
     .target(name: "HindcastMemory", dependencies: ["CZstd", "HindcastStorage", "HindcastSupport"]),
+    .target(name: "HindcastRemote", dependencies: ["HindcastModel", "HindcastSupport"]),
+    .target(
+      name: "HindcastServe",
+      dependencies: ["HindcastModel", "HindcastSupport"]),
     .target(
       name: "HindcastPipeline",
       dependencies: [
         "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastMemory",
-        "HindcastStorage", "HindcastSupport",
+        "HindcastStorage", "HindcastSupport", "HindcastRemote",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(
       name: "HindcastCLI",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks",
-        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport",
+        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport", "HindcastServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -78,6 +84,12 @@ let package = Package(
         "HindcastMemory",
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
+    .testTarget(
+      name: "HindcastServeTests",
+      dependencies: [
+        "HindcastServe", "HindcastRemote", "HindcastModel", "HindcastTraining",
+        "HindcastSupport",
+      ]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -43,18 +43,18 @@ public struct PipelineRunner {
     }
     switch stage {
     case .rollout:
-      try RolloutStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try RolloutStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
     case .feedback:
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
-      let policy = EmbeddedPolicy(model: try store.load(round: round))
+      let policy = try policy(stage, round: round)
       // The policy that re-scores attempts: the frozen base, the round's own policy, or the EMA.
+      // A served model does not change within a run, so it is its own teacher.
       let scorer: Policy
-      switch run.spec.distill.teacher {
-      case .base: scorer = round == 0 ? policy : EmbeddedPolicy(model: try store.load(round: 0))
-      case .roundStart: scorer = policy
-      case .ema: scorer = EmbeddedPolicy(model: try store.load(round: round, kind: .ema))
+      switch (run.spec.distill.teacher, policy is RemotePolicy) {
+      case (_, true), (.roundStart, _): scorer = policy
+      case (.base, false): scorer = round == 0 ? policy : EmbeddedPolicy(model: try store.load(round: 0))
+      case (.ema, false): scorer = EmbeddedPolicy(model: try store.load(round: round, kind: .ema))
       }
       let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
@@ -62,10 +62,30 @@ public struct PipelineRunner {
     case .memory:
       try MemoryStage(run: run, tasks: tasks).execute(round: round)
     case .distill:
+      if run.spec.policy.backend == .openai {
+        throw HindcastError(
+          .invalidConfig,
+          "the distill stage trains the embedded model; this spec's [policy] backend is \"openai\"",
+          location: run.layout.spec,
+          hint:
+            "export the round (hindcast export --format trl-sdpo|sft|verl) and train with TRL or verl (docs/llm.md)"
+        )
+      }
       try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
     case .eval:
-      try EvalStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try EvalStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
+    }
+  }
+
+  /// The policy a stage samples from: the round's embedded checkpoint, or the spec's server
+  /// (`[policy] backend = "openai"`, probed once per call).
+  public func policy(_ stage: StageName, round: Int) throws -> Policy {
+    switch run.spec.policy.backend {
+    case .embedded: return EmbeddedPolicy(model: try store.load(round: round))
+    case .openai:
+      return try RemotePolicy(
+        settings: run.spec.policy, stage: stage.rawValue, fallbackContext: run.spec.model.config.contextLength
+      )
     }
   }
 

@@ -32,7 +32,7 @@ struct GapCommand: ParsableCommand {
     }
     let run = try options.open()
     let runner = try PipelineRunner(run: run)
-    let policy = EmbeddedPolicy(model: try PolicyStore(run: run).load(round: round))
+    let policy = try runner.policy(.eval, round: round)  // the embedded checkpoint or the spec's server
     let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
       .measure(policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000), level: level)
     if json {
