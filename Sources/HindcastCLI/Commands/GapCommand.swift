@@ -45,12 +45,12 @@ struct GapCommand: ParsableCommand {
     let run = try options.open()
     let runner = try PipelineRunner(run: run)
     if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1; got \(tasks)") }
-    let model: Transformer
+    let policy: Policy
     if let checkpoint {
       let weights = try CheckpointIO.readWeights(checkpoint)
-      model = try Transformer(config: weights.config, parameters: weights.parameters)
+      policy = EmbeddedPolicy(model: try Transformer(config: weights.config, parameters: weights.parameters))
     } else {
-      model = try PolicyStore(run: run).load(round: round)
+      policy = try runner.policy(.eval, round: round)  // the embedded checkpoint or the spec's server
     }
     guard let chosen = TaskSplit(rawValue: split), chosen != .train else {
       throw ValidationError("--split must be test or validation; got '\(split)'")
@@ -59,7 +59,7 @@ struct GapCommand: ParsableCommand {
     let subset = Array(all.prefix(tasks ?? all.count))
     let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
       .measure(
-        policy: EmbeddedPolicy(model: model), seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
+        policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
         level: level, on: subset)
     if json {
       let encoder = JSONEncoder()
