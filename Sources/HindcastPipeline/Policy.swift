@@ -72,6 +72,9 @@ public final class RemotePolicy: Policy {
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
 
+  /// Served models use relative positions (or their own templates): never pad for alignment.
+  public var alignsAnswers: Bool { false }
+
   /// Retries made by this policy's requests so far (for the ledger).
   public var retries: Int { remote.client.retries }
 
