@@ -45,6 +45,7 @@ public final class ProgressLine {
   }
 
   public static func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite, abs(seconds) < 1e12 else { return "?" }
     let s = Int(seconds.rounded())
     return s >= 3600
       ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)

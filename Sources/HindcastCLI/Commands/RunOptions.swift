@@ -24,9 +24,10 @@ struct RunOptions: ParsableArguments {
     }
   }
 
-  func open() throws -> Run {
+  /// Opens the run; a `readOnly` open (status, verify) never writes a file.
+  func open(readOnly: Bool = false) throws -> Run {
     try Run(
       directory: directory, specPath: spec, worker: WorkerSlice(index: worker, count: workers),
-      logger: Logger(label: "hindcast"))
+      readOnly: readOnly, logger: Logger(label: "hindcast"))
   }
 }

@@ -32,7 +32,8 @@ public struct DistillStage {
     let d = spec.distill
     let needsRewrites = d.sdpo > 0 || d.sft > 0
     try run.requireComplete(round: round, stage: needsRewrites ? .rewrite : .feedback, for: .distill)
-    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let train = try tasks.train(round: round)
+    let byId = Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
     var examples: [Example] = []
@@ -42,6 +43,9 @@ public struct DistillStage {
       let rewrites =
         needsRewrites
         ? try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard) : []
+      try Self.checkInputs(
+        run: run, round: round, shard: shard, tasks: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
+        rollouts: rollouts, feedback: feedback, rewrites: needsRewrites ? rewrites : nil)
       let feedbackById = Dictionary(feedback.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
       let rewriteById = Dictionary(rewrites.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
       // GRPO advantages: rewards normalized within each task's group of samples.
@@ -108,6 +112,26 @@ public struct DistillStage {
       }
     }
     return examples
+  }
+
+  /// Checks that one shard's rollouts, feedback and rewrites (nil: not read) belong together and
+  /// that every index the pool uses is in range (`StageInputs`), before anything is trained or
+  /// written.
+  static func checkInputs(
+    run: Run, round: Int, shard: Int, tasks: Set<String>, rollouts: [RolloutRecord],
+    feedback: [FeedbackRecord],
+    rewrites: [RewriteRecord]?
+  ) throws {
+    let byId = try StageInputs.checkRollouts(
+      rollouts, round: round, path: StageInputs.shardPath(run, round: round, stage: .rollout, shard: shard),
+      taskIds: tasks, samplesPerTask: run.spec.tasks.samplesPerTask)
+    try StageInputs.checkFeedback(
+      feedback, rollouts: byId, round: round,
+      path: StageInputs.shardPath(run, round: round, stage: .feedback, shard: shard))
+    guard let rewrites else { return }
+    try StageInputs.checkRewrites(
+      rewrites, rollouts: byId, round: round,
+      path: StageInputs.shardPath(run, round: round, stage: .rewrite, shard: shard))
   }
 
   /// Trains `model` (the round's policy, changed in place) and saves it as the next round's
