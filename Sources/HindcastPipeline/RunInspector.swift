@@ -78,7 +78,16 @@ public struct RunInspector {
   /// manifest, snapshots, the folded state), opened read-only.
   func memoryProblems() -> [Problem] {
     let directory = run.layout.memory
-    guard FileManager.default.fileExists(atPath: directory + "/manifest.json") else { return [] }
+    guard FileManager.default.fileExists(atPath: directory + "/manifest.json") else {
+      let stages =
+        (try? run.manifest().units.keys.filter { $0.hasSuffix("/" + StageName.memory.rawValue) }) ?? []
+      guard let first = stages.min() else { return [] }
+      return [
+        Problem(
+          unit: first,
+          message: "\(directory)/manifest.json is missing although the run manifest lists memory snapshots")
+      ]
+    }
     do {
       let store = try MemoryStore.open(at: directory, options: .readOnly(decodeThreads: 1))
       return store.verify().findings.filter { $0.severity == .error }.map {
@@ -88,6 +97,18 @@ public struct RunInspector {
       return [Problem(unit: "memory", message: error.description)]
     } catch {
       return [Problem(unit: "memory", message: "\(directory): \(error)")]
+    }
+  }
+
+  /// Warnings of the memory store's verification (for example a torn tail of the live segment
+  /// that the next read-write open cuts off), as `subject: message` lines.
+  public func memoryWarnings() -> [String] {
+    let directory = run.layout.memory
+    guard FileManager.default.fileExists(atPath: directory + "/manifest.json"),
+      let store = try? MemoryStore.open(at: directory, options: .readOnly(decodeThreads: 1))
+    else { return [] }
+    return store.verify().findings.filter { $0.severity == .warning }.map {
+      "\(directory)/\($0.subject): \($0.message)"
     }
   }
 

@@ -71,6 +71,7 @@ struct VerifyCommand: ParsableCommand {
     let run = try options.open(readOnly: !repair)
     let (checked, problems) = try RunInspector(run: run).verify(repair: repair)
     for problem in problems { print("damaged: \(problem)") }
+    for warning in RunInspector(run: run).memoryWarnings() { print("warning: \(warning)") }
     if problems.isEmpty {
       print("ok: \(checked) units verified in \(run.layout.root)")
     } else {
