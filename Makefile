@@ -22,6 +22,9 @@ test:
 	# Swift Testing runs tests on several threads of one process, and this OpenBLAS (pthreads,
 	# no USE_LOCKING) can deadlock when two threads call a multi-threaded sgemm at once.
 	OPENBLAS_NUM_THREADS=1 $(SWIFT) test $(BUILD_FLAGS) --parallel --num-workers 2
+	# Fuzz smoke: builds Fuzz/ with -sanitize=fuzzer,address and runs each harness for 10 s
+	# (Fuzz/README.md). FUZZ=0 skips it.
+	@if [ "$${FUZZ:-1}" != 0 ]; then SWIFT=$(SWIFT) FUZZ_SECONDS=10 Fuzz/run.sh; fi
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests

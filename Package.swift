@@ -22,7 +22,14 @@ import PackageDescription
 let package = Package(
   name: "Hindcast",
   products: [
-    .executable(name: "hindcast", targets: ["hindcast"])
+    .executable(name: "hindcast", targets: ["hindcast"]),
+    // The libraries, for the libFuzzer harnesses in Fuzz/ (a separate package depending on this one).
+    .library(name: "HindcastSupport", targets: ["HindcastSupport"]),
+    .library(name: "HindcastStorage", targets: ["HindcastStorage"]),
+    .library(name: "HindcastTraining", targets: ["HindcastTraining"]),
+    .library(name: "HindcastTasks", targets: ["HindcastTasks"]),
+    .library(name: "HindcastMemory", targets: ["HindcastMemory"]),
+    .library(name: "HindcastPipeline", targets: ["HindcastPipeline"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -35,6 +35,19 @@ extension MemoryStore {
     openReport.replayedEvents = state.eventCount - startEvents
   }
 
+  /// Whether the newest listed segment may be missing, as a crash right after the manifest write
+  /// leaves it: after a rollover (an older segment is listed too), or in a store with no events.
+  var mayLackNewestSegment: Bool { manifest.segments.count > 1 || state.eventCount == 0 }
+
+  /// Non-empty segment files (`seg-NNNNNN.log`) in the directory that the manifest does not list:
+  /// records that no replay reads.
+  func unlistedSegmentFiles() -> [String] {
+    let listed = Set(manifest.segments.map { MemoryManifest.segmentName($0.number) })
+    return FileIO.listDirectory(directory).filter {
+      $0.hasPrefix("seg-") && $0.hasSuffix(".log") && !listed.contains($0) && FileIO.fileSize(path($0)) > 0
+    }
+  }
+
   /// Reads, checks and folds one snapshot file.
   func readSnapshot(_ entry: MemoryManifest.Snapshot) throws -> MemoryState {
     let location = path(MemoryManifest.snapshotName(entry.number))
@@ -71,9 +84,19 @@ extension MemoryStore {
         location: path(MemoryManifest.fileName))
     }
     guard FileIO.exists(location) else {
-      // Only the newest segment may be missing: the manifest listed it just before a crash.
-      if isLast { return }
-      throw HindcastError(.missingFile, "log segment is missing", location: location)
+      // Only the newest segment may be missing: the manifest listed it just before a crash
+      // (a rollover, which lists the segment before it, or a fresh store with no events yet).
+      // No segment file the manifest does not list may exist then: its events would vanish.
+      let unlisted = unlistedSegmentFiles()
+      if isLast && unlisted.isEmpty && mayLackNewestSegment { return }
+      throw HindcastError(
+        .missingFile,
+        "log segment is missing"
+          + (unlisted.isEmpty
+            ? ""
+            : "; the directory holds \(unlisted.joined(separator: ", ")), which the manifest does not list"),
+        location: location,
+        hint: "restore the memory directory from a backup; its committed events are not all readable")
     }
     let bytes = try AtomicFile.read(location)
     let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }

@@ -55,8 +55,13 @@ extension MemoryStore {
     for segment in manifest.segments {
       let name = MemoryManifest.segmentName(segment.number)
       guard FileIO.exists(path(name)) else {
-        if segment.number != lastSegment.number {
-          report.add(.error, name, "listed in the manifest but missing")
+        let unlisted = unlistedSegmentFiles()
+        if segment.number != lastSegment.number || !unlisted.isEmpty || !mayLackNewestSegment {
+          report.add(
+            .error, name,
+            "listed in the manifest but missing"
+              + (unlisted.isEmpty
+                ? "" : "; \(unlisted.joined(separator: ", ")) holds records the manifest does not list"))
         }
         continue
       }

@@ -1,3 +1,5 @@
+import HindcastSupport
+
 /// One line of `metrics.jsonl`: the budget ledger of one unit of work. Environment calls,
 /// generated, teacher-scored and trained tokens are counted the same way for every objective,
 /// so "equal budget" comparisons between arms can be audited from this file alone.
@@ -56,6 +58,40 @@ public struct MetricsEvent: Codable, Sendable, Equatable {
     self.round = round
     self.shard = shard
     self.worker = worker
+  }
+}
+
+extension MetricsEvent {
+  /// The largest counter one event may carry (far above any real shard, far below overflow).
+  public static let maxCount = 1 << 50
+  /// The longest wall time one event may report (about 30 years).
+  public static let maxWallSeconds = 1e9
+
+  /// Rejects counters and times no stage writes (negative, absurd, non-finite), so that sums of
+  /// events cannot overflow. `location` is the file and line the event came from.
+  public func check(location: String) throws {
+    let counters = [
+      ("environment_calls", environmentCalls), ("generated_tokens", generatedTokens),
+      ("teacher_scored_tokens", teacherScoredTokens), ("training_tokens", trainingTokens),
+      ("records", records),
+    ]
+    for (name, value) in counters where !(0...Self.maxCount).contains(value) {
+      throw HindcastError(
+        .invalidInput, "metrics event field '\(name)' is \(value); allowed 0...\(Self.maxCount)",
+        location: location, hint: "metrics.jsonl is written only by hindcast; restore it or remove the line")
+    }
+    guard wallSeconds.isFinite, (0...Self.maxWallSeconds).contains(wallSeconds) else {
+      throw HindcastError(
+        .invalidInput,
+        "metrics event field 'wall_seconds' is \(wallSeconds); allowed 0...\(Self.maxWallSeconds)",
+        location: location, hint: "metrics.jsonl is written only by hindcast; restore it or remove the line")
+    }
+    guard round >= -1, worker >= 0, (shard ?? 0) >= 0 else {
+      throw HindcastError(
+        .invalidInput,
+        "metrics event has round \(round), worker \(worker), shard \(shard ?? 0); none may be negative",
+        location: location, hint: "metrics.jsonl is written only by hindcast; restore it or remove the line")
+    }
   }
 }
 

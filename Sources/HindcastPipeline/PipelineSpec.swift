@@ -202,6 +202,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     var r = SpecReader(try TOMLDocument(text: text, source: source))
     var s = PipelineSpec()
     s.name = try r.string("name", default: "pipeline") ?? "pipeline"
+    try SpecChecks.runName(s.name, reader: r)
     s.seed = UInt64(try r.int("seed", default: 1, in: 0...Int.max))
     s.rounds = try r.int("rounds", default: 3, in: 0...1000)
     s.basePolicy = try r.string("base.policy", default: nil)
@@ -221,6 +222,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     config.contextLength = try r.int("model.context", default: base.contextLength, in: 2...16_384)
     // "learned" (absolute, with answer-aligned contexts) or "rope" (rotary, no alignment).
     config.positionEncoding = try r.choice("model.position", default: base.positionEncoding)
+    guard config.heads <= config.width, config.width % config.heads == 0 else {
+      throw r.invalid("model.heads", "must divide model.width (\(config.width)), got \(config.heads)")
+    }
     do { try config.validate(source: source) } catch let error as HindcastError {
       throw r.invalid("model", error.message)
     }
@@ -228,6 +232,12 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.model.threads = try r.int("model.threads", default: 2, in: 1...256)
 
     s.tasks.family = try r.string("tasks.family", default: "arith") ?? "arith"
+    guard SpecChecks.families.contains(s.tasks.family) else {
+      throw r.invalid(
+        "tasks.family",
+        "must be one of \(SpecChecks.families.map { "'\($0)'" }.joined(separator: ", ")), got '\(s.tasks.family)'"
+      )
+    }
     s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: 1...5)
     s.tasks.trainPerRound = try r.int("tasks.train_per_round", default: 64, in: 1...1_000_000)
     s.tasks.samplesPerTask = try r.int("tasks.samples_per_task", default: 8, in: 1...256)
@@ -242,6 +252,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.tasks.tasksPerShard = try r.int("tasks.tasks_per_shard", default: 16, in: 1...100_000)
     s.tasks.execTasks = try r.string("tasks.exec_tasks", default: nil)
     s.tasks.execChecker = try r.strings("tasks.exec_checker", default: [])
+    try SpecChecks.exec(s.tasks, reader: r)
 
     s.pretrain.steps = try r.int("pretrain.steps", default: 600, in: 0...10_000_000)
     s.pretrain.batch = try r.int("pretrain.batch", default: 32, in: 1...4096)
@@ -257,12 +268,13 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
     s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
 
-    s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
-    s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)
+    s.rollout.temperature = try r.temperature("rollout.temperature", default: 1)
+    s.rollout.maxTokens = try r.int(
+      "rollout.max_tokens", default: 96, in: 1...max(1, config.contextLength - SpecChecks.shortestPrompt))
 
     s.rewrite.samples = try r.int("rewrite.samples", default: 1, in: 0...64)
-    s.rewrite.temperature = try r.double("rewrite.temperature", default: 1, in: 0...10)
-    s.rewrite.teacherTopK = try r.int("rewrite.teacher_top_k", default: 16, in: 1...1_048_576)
+    s.rewrite.temperature = try r.temperature("rewrite.temperature", default: 1)
+    s.rewrite.teacherTopK = try r.int("rewrite.teacher_top_k", default: 16, in: 1...config.vocabSize)
     s.rewrite.feedback = try r.choice("rewrite.feedback", default: Feedback.full)
     s.rewrite.memory = try r.bool("rewrite.memory", default: true)
     s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 64, in: 0...100_000)
@@ -282,10 +294,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.distill.batch = try r.int("distill.batch", default: 64, in: 1...65_536)
     s.distill.emaRate = try r.double("distill.ema_rate", default: 0.05, in: 0...1)
     s.distill.ratioClip = try r.double("distill.ratio_clip", default: 2, in: 1...1000)
-    s.distill.grpoClip = try r.double("distill.grpo_clip", default: 0.2, in: 0...10)
+    s.distill.grpoClip = try r.positive("distill.grpo_clip", default: 0.2, in: 0...10)
 
     s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
-    s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
+    s.eval.temperature = try r.temperature("eval.temperature", default: 1)
     s.eval.sampledTasks = try r.int("eval.sampled_tasks", default: 200, in: 0...1_000_000)
 
     s.policy.backend = try r.choice("policy.backend", default: Backend.embedded)

@@ -18,13 +18,21 @@ public final class Run {
   /// Where the stages of this run report progress and notices; silent unless the caller (the
   /// CLI) sets one. Libraries never print.
   public var reporter: any ProgressReporter = SilentReporter()
+  /// Whether this process only reads the run (`status`, `verify`): it then never creates, removes
+  /// or rewrites a file, takes no lock, and `withManifest` refuses a change.
+  public let readOnly: Bool
 
   /// Opens `directory`, creating it from `specPath` when it does not hold a run yet. When both
-  /// exist, the spec given must be byte-identical to the frozen one.
-  public init(directory: String, specPath: String?, worker: WorkerSlice = .single, logger: Logger) throws {
+  /// exist, the spec given must be byte-identical to the frozen one. A `readOnly` open needs an
+  /// existing run and writes nothing.
+  public init(
+    directory: String, specPath: String?, worker: WorkerSlice = .single, readOnly: Bool = false,
+    logger: Logger
+  ) throws {
     layout = RunLayout(root: directory)
     self.logger = logger
     self.worker = worker
+    self.readOnly = readOnly
     let fm = FileManager.default
     let frozenExists = fm.fileExists(atPath: layout.spec)
     var text: String
@@ -39,7 +47,7 @@ public final class Run {
         }
       }
     } else {
-      guard let specPath else {
+      guard let specPath, !readOnly else {
         throw HindcastError(
           .missingPrerequisite, "no run here (no pipeline.toml)", location: directory,
           hint: "start it with `hindcast run pipelines/NAME.toml --run \(directory)`")
@@ -50,9 +58,11 @@ public final class Run {
       try AtomicFile.write(text: text, to: layout.spec)
     }
     specText = text
-    // Leftovers of killed writers: a temporary manifest, half-written checkpoints.
-    AtomicFile.removeStaleTemporaries(in: directory)
-    AtomicFile.removeStaleTemporaries(in: layout.path("policy"))
+    if !readOnly {
+      // Leftovers of killed writers: a temporary manifest, half-written checkpoints.
+      AtomicFile.removeStaleTemporaries(in: directory)
+      AtomicFile.removeStaleTemporaries(in: layout.path("policy"))
+    }
     spec = try PipelineSpec.parse(text: text, source: layout.spec)
     let hash = SHA256.hex(Array(text.utf8))
     try withManifest { manifest in
@@ -66,14 +76,24 @@ public final class Run {
 
   /// Reads the manifest (creating an empty one for a new run), lets `body` change it, and writes
   /// it back atomically, all under the run's lock.
+  /// A read-only run reads without the lock (the manifest is replaced atomically, so a read
+  /// sees one whole version) and throws instead of writing a change.
   @discardableResult
   public func withManifest<R>(_ body: (inout RunManifest) throws -> R) throws -> R {
-    let lock = try DirectoryLock.acquire(path: layout.lock, wait: true)
+    let lock = try readOnly ? nil : DirectoryLock.acquire(path: layout.lock, wait: true)
     defer { lock?.release() }
     let hash = SHA256.hex(Array(specText.utf8))
     var manifest = try RunManifest.read(path: layout.manifest) ?? RunManifest(specSHA256: hash)
     let before = manifest
     let result = try body(&manifest)
+    if readOnly {
+      guard manifest == before else {
+        throw HindcastError(
+          .invalidInput, "a read-only command tried to change the run manifest", location: layout.manifest,
+          hint: "this is a bug in hindcast; please report it")
+      }
+      return result
+    }
     if manifest != before || !FileManager.default.fileExists(atPath: layout.manifest) {
       try manifest.write(path: layout.manifest)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HindcastMemory
 import HindcastStorage
 import HindcastSupport
 import HindcastTraining
@@ -18,7 +19,8 @@ public struct RunInspector {
   }
 
   /// Budget totals from `metrics.jsonl`, per stage name: the committed units only, each once
-  /// (`RunLedger`).
+  /// (`RunLedger`). Every event is range-checked (so sums cannot overflow); torn lines a crash
+  /// left are not counted, see `tornMetricsLines()`.
   public func budget() throws -> [String: MetricsEvent] {
     var totals: [String: MetricsEvent] = [:]
     for event in try RunLedger.committedEvents(layout: run.layout).events {
@@ -33,6 +35,12 @@ public struct RunInspector {
       totals[event.stage] = total
     }
     return totals
+  }
+
+  /// Lines of `metrics.jsonl` a crash cut short: their events are missing from `budget()`.
+  public func tornMetricsLines() throws -> [Int] {
+    guard FileManager.default.fileExists(atPath: run.layout.metrics) else { return [] }
+    return try MetricsLog.read(JSONValue.self, from: run.layout.metrics).skipped.map(\.line)
   }
 
   public func stages() throws -> [StageStatus] {
@@ -51,6 +59,56 @@ public struct RunInspector {
       if policyDone { result.append(StageStatus(round: round, stage: .distill, done: 1, total: 1)) }
     }
     return result
+  }
+
+  /// Checks a memory snapshot file against the content hash the manifest recorded for it
+  /// (FNV-1a of the decompressed snapshot, as the memory manifest stores it).
+  static func verifyMemorySnapshot(path: String, hash: String) throws {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw HindcastError(.missingFile, "memory snapshot is missing", location: path)
+    }
+    let text = try Zstd.decompress(AtomicFile.read(path), what: path, limit: 1 << 30)
+    guard StableHash.hex(StableHash.fnv1a64(bytes: text)) == hash else {
+      throw HindcastError(.corruptFile, "memory snapshot does not match the manifest hash", location: path)
+    }
+  }
+
+  /// The errors `MemoryStore.verify` finds in the run's memory (segments against the memory
+  /// manifest, snapshots, the folded state), opened read-only.
+  func memoryProblems() -> [Problem] {
+    let directory = run.layout.memory
+    guard FileManager.default.fileExists(atPath: directory + "/manifest.json") else {
+      let stages =
+        (try? run.manifest().units.keys.filter { $0.hasSuffix("/" + StageName.memory.rawValue) }) ?? []
+      guard let first = stages.min() else { return [] }
+      return [
+        Problem(
+          unit: first,
+          message: "\(directory)/manifest.json is missing although the run manifest lists memory snapshots")
+      ]
+    }
+    do {
+      let store = try MemoryStore.open(at: directory, options: .readOnly(decodeThreads: 1))
+      return store.verify().findings.filter { $0.severity == .error }.map {
+        Problem(unit: "memory", message: "\(directory)/\($0.subject): \($0.message)")
+      }
+    } catch let error as HindcastError {
+      return [Problem(unit: "memory", message: error.description)]
+    } catch {
+      return [Problem(unit: "memory", message: "\(directory): \(error)")]
+    }
+  }
+
+  /// Warnings of the memory store's verification (for example a torn tail of the live segment
+  /// that the next read-write open cuts off), as `subject: message` lines.
+  public func memoryWarnings() -> [String] {
+    let directory = run.layout.memory
+    guard FileManager.default.fileExists(atPath: directory + "/manifest.json"),
+      let store = try? MemoryStore.open(at: directory, options: .readOnly(decodeThreads: 1))
+    else { return [] }
+    return store.verify().findings.filter { $0.severity == .warning }.map {
+      "\(directory)/\($0.subject): \($0.message)"
+    }
   }
 
   /// A problem `verify` found.
@@ -75,9 +133,7 @@ public struct RunInspector {
           }
           _ = try CheckpointIO.read(path)
         } else if key.hasSuffix("/" + StageName.memory.rawValue) {
-          guard FileManager.default.fileExists(atPath: path) else {
-            throw HindcastError(.missingFile, "memory snapshot is missing", location: path)
-          }
+          try Self.verifyMemorySnapshot(path: path, hash: unit.sha256)
         } else if unit.path.hasSuffix(".json") {
           guard SHA256.hex(try AtomicFile.read(path)) == unit.sha256 else {
             throw HindcastError(.corruptFile, "content does not match the manifest hash", location: path)
@@ -90,6 +146,7 @@ public struct RunInspector {
         problems.append(Problem(unit: key, message: error.description))
       }
     }
+    problems += memoryProblems()
     if repair && !problems.isEmpty {
       let damaged = Set(problems.map(\.unit))
       try run.withManifest { manifest in

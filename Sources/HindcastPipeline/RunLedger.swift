@@ -19,7 +19,8 @@ public enum RunLedger {
     let units = try RunManifest.read(path: layout.manifest)?.units ?? [:]
     var latest: [String: MetricsEvent] = [:]
     var order: [String] = []
-    for (_, event) in contents.events {
+    for (line, event) in contents.events {
+      try event.check(location: HindcastError.at(layout.metrics, line: line))
       let key = "\(event.stage)|\(event.round)|\(event.shard ?? -1)"
       if latest[key] == nil { order.append(key) }
       latest[key] = event

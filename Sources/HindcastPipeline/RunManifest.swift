@@ -85,7 +85,56 @@ public struct RunManifest: Codable, Sendable, Equatable {
         "run directory has format version \(manifest.version); this hindcast reads version \(currentVersion)",
         location: path, hint: "use the hindcast release that created it, or start a new run")
     }
+    try manifest.check(path: path)
     return manifest
+  }
+
+  /// The most shards a stage may have (a manifest claiming more is damaged).
+  public static let maxShards = 1_000_000
+  /// The most records a shard may hold (see `ShardFile.maxRecords`).
+  public static let maxRecords = ShardFile.maxRecords
+
+  /// Rejects values no writer produces: unit paths that leave the run directory, malformed
+  /// hashes, negative or absurd counts. Every error names the manifest and the key.
+  func check(path: String) throws {
+    func damaged(_ what: String) -> HindcastError {
+      HindcastError(
+        .corruptFile, "the run manifest is damaged: \(what)", location: path,
+        hint: "restore it from a backup, or start a new run directory; never edit it by hand")
+    }
+    for (key, unit) in units {
+      guard Self.isInsideRun(unit.path) else {
+        throw damaged("unit '\(key)' has path '\(unit.path)', which is not a plain path inside the run")
+      }
+      guard Self.isHexHash(unit.sha256) else { throw damaged("unit '\(key)' has a malformed sha256") }
+      guard (0...Self.maxRecords).contains(unit.records) else {
+        throw damaged("unit '\(key)' claims \(unit.records) records (allowed 0...\(Self.maxRecords))")
+      }
+    }
+    for (key, count) in shardCounts where !(0...Self.maxShards).contains(count) {
+      throw damaged("shard_counts['\(key)'] is \(count) (allowed 0...\(Self.maxShards))")
+    }
+    for (key, hash) in memorySnapshots where !Self.isHexHash(hash) {
+      throw damaged("memory_snapshots['\(key)'] is '\(hash)', not a content hash")
+    }
+    if let round = rollbacks.first(where: { $0 < 0 }) { throw damaged("rollbacks holds round \(round)") }
+  }
+
+  /// Whether `relative` is a relative path of plain components (no `..`, `.`, empty component,
+  /// leading `/` or control character), so that joining it to the run directory stays inside.
+  public static func isInsideRun(_ relative: String) -> Bool {
+    guard !relative.isEmpty, !relative.hasPrefix("/"), relative.utf8.count <= 4096 else { return false }
+    guard !relative.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 }) else { return false }
+    return relative.split(separator: "/", omittingEmptySubsequences: false).allSatisfy {
+      !$0.isEmpty && $0 != "." && $0 != ".."
+    }
+  }
+
+  /// A content hash as the writers store it: lowercase hex, 64 digits (SHA-256) or 16 (the
+  /// memory store's FNV-1a snapshot hash).
+  static func isHexHash(_ text: String) -> Bool {
+    (text.utf8.count == 64 || text.utf8.count == 16)
+      && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
   }
 
   func write(path: String) throws {

@@ -8,8 +8,15 @@ struct SpecReader {
 
   init(_ document: TOMLDocument) { self.document = document }
 
+  /// The file and the line of `key`, or of its table when the key is absent.
   private func location(_ key: String) -> String {
-    HindcastError.at(document.source, line: document.entries[key]?.line ?? document.tables[key])
+    var line = document.entries[key]?.line ?? document.tables[key]
+    var table = Substring(key)
+    while line == nil, let dot = table.lastIndex(of: ".") {
+      table = table[..<dot]
+      line = document.tables[String(table)]
+    }
+    return HindcastError.at(document.source, line: line)
   }
 
   func invalid(_ key: String, _ message: String) -> HindcastError {
@@ -43,6 +50,24 @@ struct SpecReader {
     guard range.contains(v), v.isFinite else {
       throw invalid(key, "must be in \(range.lowerBound)...\(range.upperBound), got \(v)")
     }
+    return v
+  }
+
+  /// A sampling temperature: 0 (greedy) or in 0.001...`upper`, the range `SamplingSettings`
+  /// accepts, so that a spec the reader passes never fails in a sampler.
+  mutating func temperature(_ key: String, default value: Double, upper: Double = 10) throws -> Double {
+    let v = try double(key, default: value, in: 0...upper)
+    guard v == 0 || v >= 0.001 else {
+      throw invalid(key, "must be 0 (greedy) or in 0.001...\(upper), got \(v)")
+    }
+    return v
+  }
+
+  /// A number in `range` that must also be above zero (`range.lowerBound` is usually 0).
+  mutating func positive(_ key: String, default value: Double, in range: ClosedRange<Double>) throws -> Double
+  {
+    let v = try double(key, default: value, in: range)
+    guard v > 0 else { throw invalid(key, "must be above 0 (up to \(range.upperBound)), got \(v)") }
     return v
   }
 

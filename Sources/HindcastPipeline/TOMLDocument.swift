@@ -5,8 +5,12 @@ import HindcastSupport
 /// integers (with `_` separators), floats (including exponents), booleans, single-line arrays of
 /// those, and `#` comments. Anything else is rejected with the line number, never guessed at.
 ///
-/// Values remember the line they came from so that schema errors can name it.
+/// Values remember the line they came from so that schema errors can name it. Arrays nest at
+/// most `maxNesting` deep, so a hostile value (`[[[[...`) is an error, not a stack overflow.
 public struct TOMLDocument: Sendable {
+  /// The deepest array nesting a value may have.
+  public static let maxNesting = 32
+
   public enum Value: Sendable, Equatable {
     case string(String)
     case integer(Int)
@@ -61,13 +65,19 @@ public struct TOMLDocument: Sendable {
         continue
       }
       let key = try scanner.keyPath()
+      let path = table.isEmpty ? key : table + "." + key
       scanner.skipSpace()
       try scanner.expect("=")
       scanner.skipSpace()
-      let value = try scanner.value()
+      let value: Value
+      do { value = try scanner.value() } catch let error as HindcastError {
+        throw HindcastError(
+          error.code, "'\(path)': \(error.message)", location: error.location, hint: error.hint)
+      }
       scanner.skipSpace()
-      guard scanner.atEndOrComment else { throw scanner.error("unexpected text after the value of '\(key)'") }
-      let path = table.isEmpty ? key : table + "." + key
+      guard scanner.atEndOrComment else {
+        throw scanner.error("unexpected text after the value of '\(path)'")
+      }
       if entries[path] != nil { throw scanner.error("key '\(path)' is set twice") }
       entries[path] = Entry(value: value, line: number)
     }
@@ -130,18 +140,23 @@ private struct Scanner {
     return parts.joined(separator: ".")
   }
 
-  mutating func value() throws -> TOMLDocument.Value {
+  /// One value; `depth` counts the arrays it is nested in (bounded by `TOMLDocument.maxNesting`).
+  mutating func value(depth: Int = 0) throws -> TOMLDocument.Value {
     guard let c = peek else { throw error("missing value") }
     switch c {
     case UInt8(ascii: "\""): return .string(try basicString())
     case UInt8(ascii: "'"): return .string(try literalString())
-    case UInt8(ascii: "["): return try array()
+    case UInt8(ascii: "["):
+      guard depth < TOMLDocument.maxNesting else {
+        throw error("arrays nested more than \(TOMLDocument.maxNesting) deep")
+      }
+      return try array(depth: depth + 1)
     case UInt8(ascii: "{"): throw error("inline tables are not supported; use a [table] header")
     default: return try scalar()
     }
   }
 
-  mutating func array() throws -> TOMLDocument.Value {
+  mutating func array(depth: Int) throws -> TOMLDocument.Value {
     advance()
     var items: [TOMLDocument.Value] = []
     while true {
@@ -150,7 +165,7 @@ private struct Scanner {
         advance()
         return .array(items)
       }
-      items.append(try value())
+      items.append(try value(depth: depth))
       skipSpace()
       if peek == UInt8(ascii: ",") {
         advance()

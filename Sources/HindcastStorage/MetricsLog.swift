@@ -131,10 +131,11 @@ public final class MetricsLog: @unchecked Sendable {
     public var skipped: [SkippedLine]
   }
 
-  /// Reads every event of the log at `path` as `T` (`JSONValue` reads anything). Torn and
-  /// non-JSON lines are skipped and listed in `skipped`; blank lines are ignored. A line that is
-  /// valid JSON but not a `T` throws `.invalidInput` at `path:line`. A missing file throws
-  /// `.missingFile`.
+  /// Reads every event of the log at `path` as `T` (`JSONValue` reads anything). Torn lines (a
+  /// cut-short write: an unparsable line that opens an object and never closes it) are skipped and
+  /// listed in `skipped`, for the caller to report; blank lines are ignored. Any other line that
+  /// is not JSON, or is valid JSON but not a `T`, throws `.invalidInput` at `path:line`, so that a
+  /// damaged log is never summed as if it were whole. A missing file throws `.missingFile`.
   public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> Contents<T> {
     let bytes = try AtomicFile.read(path)
     let decoder = JSONDecoder()
@@ -144,6 +145,12 @@ public final class MetricsLog: @unchecked Sendable {
     for (index, line) in lines.enumerated() {
       let isTornTail = index == lines.count - 1 && !endsWithNewline
       guard (try? JSONValue(parsing: line.bytes)) != nil else {
+        guard line.bytes.first == UInt8(ascii: "{"), !closesItsFirstObject(line.bytes) else {
+          throw HindcastError(
+            .invalidInput, "line is not a JSON event (nor a torn one: an event cut short)",
+            location: HindcastError.at(path, line: line.number),
+            hint: "metrics.jsonl is written only by hindcast; restore it or remove the line")
+        }
         contents.skipped.append(
           SkippedLine(
             line: line.number, reason: isTornTail ? .tornTail : .notJSON, byteCount: line.bytes.count))
@@ -162,3 +169,33 @@ public final class MetricsLog: @unchecked Sendable {
 }
 
 extension MetricsLog.Contents: Sendable where Event: Sendable {}
+
+/// Whether the object that `bytes` opens is closed again (its braces balance, strings and
+/// escapes taken into account). A write cut short never closes it; a complete line that still
+/// does not parse is damage, not a torn write.
+func closesItsFirstObject(_ bytes: ArraySlice<UInt8>) -> Bool {
+  var depth = 0
+  var inString = false
+  var escaped = false
+  for byte in bytes {
+    if inString {
+      if escaped {
+        escaped = false
+      } else if byte == UInt8(ascii: "\\") {
+        escaped = true
+      } else if byte == UInt8(ascii: "\"") {
+        inString = false
+      }
+      continue
+    }
+    switch byte {
+    case UInt8(ascii: "\""): inString = true
+    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+      depth -= 1
+      if depth == 0 { return true }
+    default: break
+    }
+  }
+  return false
+}

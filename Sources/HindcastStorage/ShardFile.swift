@@ -5,6 +5,13 @@ import HindcastSupport
 public enum ShardFile {
   /// The file name suffix of shards.
   public static let fileExtension = "jsonl.zst"
+  /// The most bytes a shard may hold once decompressed; readers refuse larger ones before
+  /// holding them in memory, writers refuse to write them.
+  public static let maxBytes = 256 << 20
+  /// The most bytes one record line may have.
+  public static let maxRecordBytes = 16 << 20
+  /// The most records a shard may hold.
+  public static let maxRecords = 10_000_000
 
   /// The conventional file name of shard `index`: `shard-00000.jsonl.zst`.
   public static func fileName(index: Int) -> String {

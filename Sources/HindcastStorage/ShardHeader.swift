@@ -90,9 +90,12 @@ public struct ShardHeader: Sendable, Equatable {
         .corruptFile, "shard header lacks a non-empty string 'kind' field", location: path,
         hint: "the shard was modified or damaged; delete it and rerun the stage")
     }
-    guard let count = fields.removeValue(forKey: "count")?.intValue, count >= 0 else {
+    guard let count = fields.removeValue(forKey: "count")?.intValue,
+      (0...ShardFile.maxRecords).contains(count)
+    else {
       throw HindcastError(
-        .corruptFile, "shard header lacks a non-negative integer 'count' field", location: path,
+        .corruptFile, "shard header lacks an integer 'count' field in 0...\(ShardFile.maxRecords)",
+        location: path,
         hint: "the shard was modified or damaged; delete it and rerun the stage")
     }
     var header = ShardHeader(kind: kind, metadata: fields)

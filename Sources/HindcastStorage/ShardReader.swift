@@ -17,7 +17,11 @@ public struct ShardReader: Sendable {
   /// file bytes must hash to it. Throws `.missingFile`, `.corruptFile` (hash mismatch, truncated
   /// or damaged compression, count mismatch), or `.versionMismatch` (no or unknown header version).
   public init(path: String, expectedSHA256: String?) throws {
-    let compressed = try AtomicFile.read(path)
+    try self.init(compressed: AtomicFile.read(path), path: path, expectedSHA256: expectedSHA256)
+  }
+
+  /// Checks the bytes of a shard file already in memory; `path` names it in errors.
+  public init(compressed: [UInt8], path: String, expectedSHA256: String?) throws {
     let actualSHA256 = SHA256.hex(compressed)
     if let expected = expectedSHA256, expected.lowercased() != actualSHA256 {
       throw HindcastError(
@@ -26,7 +30,7 @@ public struct ShardReader: Sendable {
     }
     let text: [UInt8]
     do {
-      text = try Zstd.decompress(compressed, what: path)
+      text = try Zstd.decompress(compressed, what: path, limit: ShardFile.maxBytes)
     } catch var error as HindcastError {
       error.code = .corruptFile
       error.location = path
@@ -34,11 +38,29 @@ public struct ShardReader: Sendable {
       error.hint = "the shard is truncated or damaged; delete it and rerun the stage"
       throw error
     }
+    try self.init(text: text, path: path, byteCount: compressed.count, sha256: actualSHA256)
+  }
+
+  /// Checks decompressed shard text (header line and record lines); `path` names it in errors.
+  /// `byteCount` and `sha256` describe the compressed file, for `info`.
+  public init(text: [UInt8], path: String, byteCount: Int = 0, sha256: String = "") throws {
+    guard text.count <= ShardFile.maxBytes else {
+      throw HindcastError(
+        .corruptFile, "shard text has \(text.count) bytes; at most \(ShardFile.maxBytes) are allowed",
+        location: path, hint: "the shard was modified or damaged; delete it and rerun the stage")
+    }
     let lines = JSONLines.split(text)
     guard let first = lines.first else {
       throw HindcastError(
         .corruptFile, "shard is empty (no header line)", location: path,
         hint: "the shard was modified or damaged; delete it and rerun the stage")
+    }
+    if let long = lines.first(where: { $0.bytes.count > ShardFile.maxRecordBytes }) {
+      throw HindcastError(
+        .corruptFile,
+        "line \(long.number) of the decompressed shard has \(long.bytes.count) bytes;"
+          + " at most \(ShardFile.maxRecordBytes) are allowed per record",
+        location: path, hint: "the shard was modified or damaged; delete it and rerun the stage")
     }
     let header = try ShardHeader.parse(first.bytes, path: path)
     guard lines.count - 1 == header.count else {
@@ -49,8 +71,7 @@ public struct ShardReader: Sendable {
     self.path = path
     self.header = header
     self.recordLines = Array(lines.dropFirst())
-    self.info = ShardInfo(
-      path: path, recordCount: header.count, byteCount: compressed.count, sha256: actualSHA256)
+    self.info = ShardInfo(path: path, recordCount: header.count, byteCount: byteCount, sha256: sha256)
   }
 
   /// Throws `.invalidInput` unless the header kind is `kind`.

@@ -48,6 +48,13 @@ public struct ShardWriter {
       throw HindcastError(
         .internalInvariant, "encoded record contains a raw newline", location: "\(path)#record \(number)")
     }
+    guard data.count <= ShardFile.maxRecordBytes, body.count + data.count < ShardFile.maxBytes - 4096 else {
+      throw HindcastError(
+        .invalidInput,
+        "record has \(data.count) bytes (the shard \(body.count) so far); at most \(ShardFile.maxRecordBytes)"
+          + " per record and \(ShardFile.maxBytes) per shard are allowed",
+        location: "\(path)#record \(number)", hint: "use smaller shards (tasks.tasks_per_shard)")
+    }
     body.append(contentsOf: data)
     body.append(0x0A)
     count = number

@@ -35,10 +35,12 @@ public enum Zstd {
   }
 
   /// Decompresses one or more concatenated frames. Throws if any frame is truncated, corrupt or
-  /// fails its checksum; `what` names the source in the error (for example a file path).
-  public static func decompress(_ input: [UInt8], dictionary: [UInt8]? = nil, what: String? = nil) throws
-    -> [UInt8]
-  {
+  /// fails its checksum, or if the output would exceed `limit` bytes (a small file that inflates
+  /// to gigabytes is refused before it is held in memory); `what` names the source in the error
+  /// (for example a file path).
+  public static func decompress(
+    _ input: [UInt8], dictionary: [UInt8]? = nil, what: String? = nil, limit: Int = Int.max
+  ) throws -> [UInt8] {
     guard let context = ZSTD_createDCtx() else {
       throw HindcastError(.compression, "zstd: cannot allocate a decompression context", location: what)
     }
@@ -49,9 +51,18 @@ public enum Zstd {
       }
     }
     var result: [UInt8] = []
-    result.reserveCapacity(input.count * 4)
+    result.reserveCapacity(min(limit, input.count.multipliedReportingOverflow(by: 4).partialValue))
     let chunkSize = ZSTD_DStreamOutSize()
     var chunk = [UInt8](repeating: 0, count: chunkSize)
+    func append(_ produced: Int) throws {
+      guard result.count + produced <= limit else {
+        throw HindcastError(
+          .corruptFile, "zstd data inflates to more than \(limit) bytes, the most allowed here",
+          location: what,
+          hint: "the file is damaged or not one Hindcast wrote")
+      }
+      result.append(contentsOf: chunk[0..<produced])
+    }
     try input.withUnsafeBytes { inp in
       var inBuffer = ZSTD_inBuffer(src: inp.baseAddress, size: inp.count, pos: 0)
       var lastReturn = 0
@@ -62,7 +73,7 @@ public enum Zstd {
             ZSTD_decompressStream(context, &outBuffer, &inBuffer), "decompress", what)
           return outBuffer.pos
         }
-        result.append(contentsOf: chunk[0..<produced])
+        try append(produced)
         if produced == chunkSize { continue }
       } while inBuffer.pos < inBuffer.size
       // Drain any output still buffered inside the context.
@@ -73,7 +84,7 @@ public enum Zstd {
             ZSTD_decompressStream(context, &outBuffer, &inBuffer), "decompress", what)
           return outBuffer.pos
         }
-        result.append(contentsOf: chunk[0..<produced])
+        try append(produced)
         if produced == 0 && lastReturn != 0 {
           throw HindcastError(
             .corruptFile, "zstd data is truncated (the last frame is incomplete)", location: what)

@@ -43,7 +43,8 @@ public struct ProgressUpdate: Sendable, Equatable {
 
   /// "1h02m" or "3m07s".
   public static func duration(_ seconds: Double) -> String {
-    let total = seconds.isFinite ? max(0, Int(seconds.rounded())) : 0
+    guard seconds.isFinite, abs(seconds) < 1e12 else { return "?" }
+    let total = max(0, Int(seconds.rounded()))
     func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
     return total >= 3600 ? "\(total / 3600)h\(two(total / 60 % 60))m" : "\(total / 60)m\(two(total % 60))s"
   }

@@ -160,10 +160,19 @@ public enum CheckpointIO {
     var v = [Float](repeating: 0, count: layout.totalCount)
     for entry in layout.entries {
       let range = entry.offset..<(entry.offset + entry.count)
-      m.replaceSubrange(range, with: try file.tensor("m." + entry.name, expectedShape: entry.shape).values)
-      v.replaceSubrange(range, with: try file.tensor("v." + entry.name, expectedShape: entry.shape).values)
+      let mValues = try file.tensor("m." + entry.name, expectedShape: entry.shape).values
+      let vValues = try file.tensor("v." + entry.name, expectedShape: entry.shape).values
+      try requireFinite(mValues, tensor: "m." + entry.name, path: optimizerPath)
+      try requireFinite(vValues, tensor: "v." + entry.name, path: optimizerPath)
+      if let bad = vValues.firstIndex(where: { $0 < 0 }) {
+        throw HindcastError(
+          .corruptFile, "tensor 'v.\(entry.name)' holds a negative second moment at index \(bad)",
+          location: optimizerPath, hint: "the optimizer state is damaged; resume from an earlier checkpoint")
+      }
+      m.replaceSubrange(range, with: mValues)
+      v.replaceSubrange(range, with: vValues)
     }
-    let optimizerStep = Int(file.metadata["step"] ?? "") ?? state.step
+    let optimizerStep = max(0, Int(file.metadata["step"] ?? "") ?? state.step)
     let optimizer = AdamWState(m: m, v: v, step: optimizerStep)
     return Checkpoint(weights: weights, training: TrainingSnapshot(optimizer: optimizer, state: state))
   }
@@ -212,6 +221,15 @@ public enum CheckpointIO {
 
   // MARK: - Internals
 
+  /// Refuses a tensor holding NaN or an infinity: such weights would load and then sample
+  /// garbage (or poison training) without any error.
+  static func requireFinite(_ values: [Float], tensor name: String, path: String) throws {
+    guard let bad = values.firstIndex(where: { !$0.isFinite }) else { return }
+    throw HindcastError(
+      .corruptFile, "tensor '\(name)' holds \(values[bad]) at index \(bad); weights must be finite",
+      location: path, hint: "the checkpoint is damaged or came from a diverged run; use an earlier one")
+  }
+
   static func readWeights(_ directory: String, done: DoneMarker?) throws -> ModelWeights {
     let configPath = directory + "/" + FileName.config
     let config = try decodeModelConfig(readVerified(configPath, done: done), path: configPath)
@@ -225,6 +243,7 @@ public enum CheckpointIO {
     var parameters = [Float](repeating: 0, count: layout.totalCount)
     for entry in layout.entries {
       let values = try file.tensor(entry.name, expectedShape: entry.shape).values
+      try requireFinite(values, tensor: entry.name, path: modelPath)
       parameters.replaceSubrange(entry.offset..<(entry.offset + entry.count), with: values)
     }
     return try ModelWeights(config: config, parameters: parameters)

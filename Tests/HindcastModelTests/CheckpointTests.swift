@@ -297,3 +297,30 @@ private func files(in directory: String) throws -> [String: [UInt8]] {
     expectError(.corruptFile, ["no DONE marker"]) { _ = try CheckpointIO.read(root) }
   }
 }
+
+@Suite struct NonFiniteCheckpointTests {
+  /// Weights or moments holding NaN or an infinity are refused at load, naming the file and the
+  /// tensor (they would otherwise load and sample blanks, or poison training).
+  @Test func nonFiniteWeightsAndMomentsAreRefusedAtLoad() throws {
+    let root = try TrainingTestSupport.makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let good = try sampleCheckpoint()
+    for (label, value) in [("nan", Float.nan), ("inf", Float.infinity), ("neg-inf", -Float.infinity)] {
+      var parameters = good.weights.parameters
+      parameters[parameters.count / 2] = value
+      let weights = try ModelWeights(config: good.weights.config, parameters: parameters)
+      let path = root + "/weights-" + label
+      try CheckpointIO.write(Checkpoint(weights: weights), to: path)
+      expectError(.corruptFile, ["weights-\(label)/model.safetensors", "finite"]) {
+        _ = try CheckpointIO.readWeights(path)
+      }
+      var training = try #require(good.training)
+      training.optimizer.m[7] = value
+      let momentsPath = root + "/moments-" + label
+      try CheckpointIO.write(Checkpoint(weights: good.weights, training: training), to: momentsPath)
+      expectError(.corruptFile, ["moments-\(label)/optimizer.safetensors", "finite"]) {
+        _ = try CheckpointIO.read(momentsPath)
+      }
+    }
+  }
+}

@@ -24,10 +24,11 @@ struct RunOptions: ParsableArguments {
     }
   }
 
-  func open() throws -> Run {
+  /// Opens the run; a `readOnly` open (status, verify) never writes a file.
+  func open(readOnly: Bool = false) throws -> Run {
     let run = try Run(
       directory: directory, specPath: spec, worker: WorkerSlice(index: worker, count: workers),
-      logger: Logger(label: "hindcast"))
+      readOnly: readOnly, logger: Logger(label: "hindcast"))
     run.reporter = StandardErrorReporter()
     return run
   }

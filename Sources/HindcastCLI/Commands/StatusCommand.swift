@@ -11,7 +11,7 @@ struct StatusCommand: ParsableCommand {
   @OptionGroup var options: RunOptions
 
   func run() throws {
-    let run = try options.open()
+    let run = try options.open(readOnly: true)
     let inspector = RunInspector(run: run)
     print(
       "run \(run.layout.root)  spec '\(run.spec.name)'  family \(run.spec.tasks.family)  rounds \(run.spec.rounds)"
@@ -27,6 +27,12 @@ struct StatusCommand: ParsableCommand {
         String(format: "%5d  %-9@  %d/%@ %@", status.round, status.stage.rawValue, status.done, total, mark))
     }
     let budget = try inspector.budget()
+    let torn = try inspector.tornMetricsLines()
+    if !torn.isEmpty {
+      print(
+        "warning: \(run.layout.metrics): \(torn.count) torn line(s) (\(torn.prefix(5).map(String.init).joined(separator: ", "))),"
+          + " cut short by a crash; their events are not in the budget")
+    }
     if !budget.isEmpty {
       print("budget        env calls  generated  teacher-scored  trained  wall")
       for (stage, total) in budget.sorted(by: { $0.key < $1.key }) {
@@ -64,9 +70,10 @@ struct VerifyCommand: ParsableCommand {
   var repair = false
 
   func run() throws {
-    let run = try options.open()
+    let run = try options.open(readOnly: !repair)
     let (checked, problems) = try RunInspector(run: run).verify(repair: repair)
     for problem in problems { print("damaged: \(problem)") }
+    for warning in RunInspector(run: run).memoryWarnings() { print("warning: \(warning)") }
     if problems.isEmpty {
       print("ok: \(checked) units verified in \(run.layout.root)")
     } else {

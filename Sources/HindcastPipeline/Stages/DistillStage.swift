@@ -37,7 +37,8 @@ public struct DistillStage {
     let spec = run.spec
     let contextLength = config.contextLength
     try run.requireComplete(round: round, stage: withRewrites ? .rewrite : .feedback, for: .distill)
-    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let train = try tasks.train(round: round)
+    let byId = Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let builder = ContextBuilder(config: config, reserve: spec.rollout.maxTokens)
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
     var views: [RolloutView] = []
@@ -46,6 +47,9 @@ public struct DistillStage {
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
       let rewrites =
         withRewrites ? try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard) : []
+      try Self.checkInputs(
+        run: run, round: round, shard: shard, tasks: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
+        rollouts: rollouts, feedback: feedback, rewrites: withRewrites ? rewrites : nil)
       views += Self.join(
         rollouts: rollouts, feedback: feedback, rewrites: rewrites, tasks: byId, builder: builder,
         contextLength: contextLength)
@@ -155,6 +159,26 @@ public struct DistillStage {
       }
       return sequence
     }
+  }
+
+  /// Checks that one shard's rollouts, feedback and rewrites (nil: not read) belong together and
+  /// that every index the pool uses is in range (`StageInputs`), before anything is trained or
+  /// written.
+  static func checkInputs(
+    run: Run, round: Int, shard: Int, tasks: Set<String>, rollouts: [RolloutRecord],
+    feedback: [FeedbackRecord],
+    rewrites: [RewriteRecord]?
+  ) throws {
+    let byId = try StageInputs.checkRollouts(
+      rollouts, round: round, path: StageInputs.shardPath(run, round: round, stage: .rollout, shard: shard),
+      taskIds: tasks, samplesPerTask: run.spec.tasks.samplesPerTask)
+    try StageInputs.checkFeedback(
+      feedback, rollouts: byId, round: round,
+      path: StageInputs.shardPath(run, round: round, stage: .feedback, shard: shard))
+    guard let rewrites else { return }
+    try StageInputs.checkRewrites(
+      rewrites, rollouts: byId, round: round,
+      path: StageInputs.shardPath(run, round: round, stage: .rewrite, shard: shard))
   }
 
   /// Trains `model` (the round's policy, changed in place) and saves it as the next round's

@@ -8,12 +8,18 @@ public struct FeedbackStage {
   public let tasks: TaskSource
 
   public func execute(round: Int) throws {
+    let spec = run.spec
     try run.requireComplete(round: round, stage: .rollout, for: .feedback)
-    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let train = try tasks.train(round: round)
+    let byId = Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let count = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
     try run.runShards(round: round, stage: .feedback, shardCount: count) {
       shard, _ -> ShardOutput<FeedbackRecord> in
       let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
+      try StageInputs.checkRollouts(
+        rollouts, round: round, path: StageInputs.shardPath(run, round: round, stage: .rollout, shard: shard),
+        taskIds: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
+        samplesPerTask: spec.tasks.samplesPerTask)
       var budget = Budget()
       var passes = 0
       let records = try rollouts.map { rollout -> FeedbackRecord in

@@ -42,13 +42,19 @@ public struct MemoryStage {
     if try run.manifest().units[key] != nil { return }
     try run.requireComplete(round: round, stage: .rewrite, for: .memory)
     let started = Date()
-    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let train = try tasks.train(round: round)
+    let byId = Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
     var evidence: [NoteEvidence] = []
     var observations: [ValueObservation] = []
     for shard in 0..<shards {
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
       let rewrites = try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard)
+      let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
+      try DistillStage.checkInputs(
+        run: run, round: round, shard: shard, tasks: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
+        rollouts: rollouts, feedback: feedback, rewrites: rewrites)
+      let rewritePath = StageInputs.shardPath(run, round: round, stage: .rewrite, shard: shard)
       let rewriteByFeedback = Dictionary(
         rewrites.map { ($0.feedbackId, $0) }, uniquingKeysWith: { a, _ in a })
       for item in feedback where !item.passed && !item.result.kind.isInfrastructureFailure {
@@ -63,10 +69,14 @@ public struct MemoryStage {
               run: run.spec.name, round: round, rolloutIds: [item.rolloutId], feedbackIds: [item.id],
               rewriteIds: rewrite.map { [$0.id] } ?? [], sourceTaskId: item.taskId)))
       }
-      for rewrite in rewrites where !rewrite.hindsight.isEmpty {
+      for (index, rewrite) in rewrites.enumerated() where !rewrite.hindsight.isEmpty {
         let verified = rewrite.hindsight.contains(where: \.verified)
         for assignment in rewrite.notes {
-          guard let id = NoteId(hex: assignment.noteId) else { continue }
+          guard let id = NoteId(hex: assignment.noteId) else {
+            throw StageInputs.error(
+              rewritePath, record: index,
+              "rewrite \(rewrite.id) names note '\(assignment.noteId)', not a note id")
+          }
           observations.append(
             ValueObservation(
               noteId: id, included: assignment.included, verified: verified, taskId: rewrite.taskId,

@@ -39,7 +39,8 @@ public struct RewriteStage {
   public func execute(round: Int, policy: Policy, scorer: Policy) throws {
     try run.requireComplete(round: round, stage: .feedback, for: .rewrite)
     let spec = run.spec
-    let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let train = try tasks.train(round: round)
+    let byId = Dictionary(train.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let count = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
     let plan = TeacherContextPlan(
       builder: ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens),
@@ -51,7 +52,13 @@ public struct RewriteStage {
       shard, seed -> ShardOutput<RewriteRecord> in
       let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
-      let rolloutById = Dictionary(rollouts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      let rolloutById = try StageInputs.checkRollouts(
+        rollouts, round: round, path: StageInputs.shardPath(run, round: round, stage: .rollout, shard: shard),
+        taskIds: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
+        samplesPerTask: spec.tasks.samplesPerTask)
+      try StageInputs.checkFeedback(
+        feedback, rollouts: rolloutById, round: round,
+        path: StageInputs.shardPath(run, round: round, stage: .feedback, shard: shard))
       var rng = SeededRandom(seed: seed)
       var budget = Budget()
       var drafts: [(record: RewriteRecord, teacher: [Int32], task: TaskRecord, student: [Int32])] = []

@@ -88,8 +88,8 @@ public enum ExecTaskFile {
       features = items.compactMap(\.stringValue)
     }
     if let field = object["level"], field != .null {
-      guard let level = field.intValue else {
-        throw HindcastError(.invalidInput, "field 'level' must be an integer", location: location)
+      guard let level = field.intValue, (0...100).contains(level) else {
+        throw HindcastError(.invalidInput, "field 'level' must be an integer in 0...100", location: location)
       }
       features.append("level:\(level)")
     }
