@@ -1,5 +1,6 @@
 import Foundation
 import HindcastStorage
+import HindcastSupport
 
 /// The budget ledger of a run, exactly as durable as the work it counts.
 ///
