@@ -72,7 +72,8 @@ public final class RemotePolicy: Policy {
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
 
-  /// Served models use relative positions (or their own templates): never pad for alignment.
+  /// A served model brings its own position handling (in practice relative, e.g. rotary), so its
+  /// contexts are not left-padded.
   public var alignsAnswers: Bool { false }
 
   /// Retries made by this policy's requests so far (for the ledger).
