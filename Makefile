@@ -18,6 +18,7 @@ quickstart: build
 test:
 	@scripts/bootstrap.sh --test
 	$(SWIFT) build $(BUILD_FLAGS)
+	SWIFT=$(SWIFT) scripts/check-imports.sh
 	# Swift Testing runs tests on several threads of one process, and this OpenBLAS (pthreads,
 	# no USE_LOCKING) can deadlock when two threads call a multi-threaded sgemm at once.
 	OPENBLAS_NUM_THREADS=1 $(SWIFT) test $(BUILD_FLAGS) --parallel --num-workers 2

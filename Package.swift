@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 //
 // Layers, lowest first. A target may only depend on targets above it in this list; the compiler
-// enforces it because every dependency is declared here.
+// enforces it because every dependency is declared here, and scripts/check-imports.sh (run by
+// `make test`) fails when a target imports a module it does not declare.
 //
 //   C shims            COpenBLAS, CZstd, CSandbox
 //   HindcastSupport    errors, seeded RNG, hashing, JSON helpers (no dependencies)
@@ -11,6 +12,8 @@
 //   HindcastTraining   AdamW, schedules, trainer state, checkpoints, corpus loading
 //   HindcastTasks      task families, executors, critics, checker sandbox
 //   HindcastMemory     experiential memory store
+//   HindcastRemote     client of OpenAI-compatible servers: sampling, scoring, retries
+//   HindcastServe      loopback HTTP server: the embedded model behind an OpenAI API subset
 //   HindcastPipeline   stages, specs, runner, objectives, experiments, reports
 //   HindcastCLI        argument parsing only; calls the libraries
 //   hindcast           the executable
@@ -44,18 +47,22 @@ let package = Package(
       dependencies: ["HindcastModel", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
     .target(name: "HindcastTasks", dependencies: ["CSandbox", "HindcastSupport"]),
     .target(name: "HindcastMemory", dependencies: ["CZstd", "HindcastStorage", "HindcastSupport"]),
+    .target(name: "HindcastRemote", dependencies: ["HindcastModel", "HindcastSupport"]),
+    .target(
+      name: "HindcastServe",
+      dependencies: ["HindcastModel", "HindcastSupport"]),
     .target(
       name: "HindcastPipeline",
       dependencies: [
         "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastMemory",
-        "HindcastStorage", "HindcastSupport",
+        "HindcastStorage", "HindcastKernels", "HindcastSupport", "HindcastRemote",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(
       name: "HindcastCLI",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks",
-        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport",
+        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport", "HindcastServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -74,10 +81,16 @@ let package = Package(
     .testTarget(
       name: "HindcastPipelineTests",
       dependencies: [
-        "HindcastPipeline", "HindcastModel", "HindcastTasks", "HindcastStorage", "HindcastSupport",
-        "HindcastMemory",
+        "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastStorage",
+        "HindcastSupport", "HindcastMemory", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
+    .testTarget(
+      name: "HindcastServeTests",
+      dependencies: [
+        "HindcastServe", "HindcastRemote", "HindcastModel", "HindcastTraining",
+        "HindcastSupport",
+      ]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -156,8 +156,11 @@ static int drain(int *fd, uint8_t **buffer, size_t *length, int *overflow, size_
 
 static void handle_report(const report_msg *msg, csandbox_result *result, run_state *state) {
   switch (msg->kind) {
+    case REPORT_ISOLATION:
+      result->isolation |= msg->value;
+      break;
     case REPORT_SETUP:
-      result->isolation = msg->value;
+      result->isolation |= msg->value;
       state->inside = (pid_t)msg->a;
       state->inside_alive = !result->status_known;
       break;
@@ -201,8 +204,22 @@ int csandbox_run(const char *path, char *const argv[], char *const envp[], const
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 
-  launch_plan plan = {path,     argv,     envp,     workdir,  limits,
-                      in_p[0],  out_p[1], err_p[1], rep_p[1], getpid()};
+  launch_plan plan;
+  memset(&plan, 0, sizeof plan);
+  plan.path = path;
+  plan.argv = argv;
+  plan.envp = envp;
+  plan.workdir = workdir;
+  plan.limits = limits;
+  plan.in_r = in_p[0];
+  plan.out_w = out_p[1];
+  plan.err_w = err_p[1];
+  plan.report_w = rep_p[1];
+  plan.caller = getpid();
+  snprintf(plan.uid_map, sizeof plan.uid_map, "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+  snprintf(plan.gid_map, sizeof plan.gid_map, "%u %u 1\n", (unsigned)getegid(), (unsigned)getegid());
+  snprintf(plan.tmp_options, sizeof plan.tmp_options, "size=%lld,mode=1777",
+           (long long)(limits->tmp_bytes > 0 ? limits->tmp_bytes : 64 << 20));
   pid_t leader = fork();
   if (leader == 0) csandbox_supervise(&plan);
   int fork_errno = errno;

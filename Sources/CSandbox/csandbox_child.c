@@ -114,6 +114,13 @@ __attribute__((noreturn)) static void exec_command(const launch_plan *plan, int 
     report(plan->report_w, REPORT_LAUNCH_FAILED, errno, CSANDBOX_STEP_RLIMIT, 0, 0);
     _exit(127);
   }
+  if (limits->seal_filesystem) {
+    // Last, because Landlock forbids mounting and dropping capabilities forbids everything else.
+    int sealed = csandbox_drop_privileges();
+    if (sealed) sealed |= csandbox_landlock(plan, isolation & CSANDBOX_ISOLATED_TMP);
+    report(plan->report_w, REPORT_ISOLATION, sealed, 0, 0, 0);
+  }
+  if (plan->path == NULL) _exit(0);  // an isolation probe: set up, do not run anything
   int keep[1] = {plan->report_w};  // close-on-exec: closed by a successful execve
   close_all_except(keep, 1);
   execve(plan->path, plan->argv, plan->envp);
@@ -124,6 +131,12 @@ __attribute__((noreturn)) static void exec_command(const launch_plan *plan, int 
 /// Forks the command, waits for it (reaping every other child too) and reports its status.
 __attribute__((noreturn)) static void spawn_and_wait(const launch_plan *plan, int isolation,
                                                      int announce) {
+  if (!announce && (isolation & CSANDBOX_ISOLATED_READ_ONLY)) {
+    // The namespace init: only a process inside the new PID namespace can mount its /proc.
+    int proc = csandbox_private_proc(1);
+    isolation |= proc;
+    report(plan->report_w, REPORT_ISOLATION, proc, 0, 0, 0);
+  }
   pid_t command = fork();
   if (command < 0) {
     report(plan->report_w, REPORT_LAUNCH_FAILED, errno, CSANDBOX_STEP_FORK, 0, 0);
@@ -164,18 +177,35 @@ void csandbox_supervise(const launch_plan *plan) {
   int want = 0;
   if (limits->isolate_network) want |= CLONE_NEWNET;
   if (limits->isolate_processes) want |= CLONE_NEWPID;
+  if (limits->seal_filesystem) want |= CLONE_NEWNS;
   int isolation = 0;
+  int mount_namespace = 0;
   if (want != 0) {
     if (unshare(CLONE_NEWUSER | want) == 0) {
       isolation = CSANDBOX_ISOLATED_USER;
       if (want & CLONE_NEWNET) isolation |= CSANDBOX_ISOLATED_NETWORK;
       if (want & CLONE_NEWPID) isolation |= CSANDBOX_ISOLATED_PROCESSES;
+      // Files created in the private /tmp need the command's ids mapped in the namespace.
+      mount_namespace = (want & CLONE_NEWNS) && csandbox_map_identity(plan) == 0;
     } else {
       // No user namespaces here; a privileged caller can still create the others directly.
       if ((want & CLONE_NEWNET) && unshare(CLONE_NEWNET) == 0) isolation |= CSANDBOX_ISOLATED_NETWORK;
       if ((want & CLONE_NEWPID) && unshare(CLONE_NEWPID) == 0) {
         isolation |= CSANDBOX_ISOLATED_PROCESSES;
       }
+      mount_namespace = (want & CLONE_NEWNS) && unshare(CLONE_NEWNS) == 0;
+    }
+  }
+  if (mount_namespace) {
+    int seal_errno = 0;
+    int sealed = csandbox_seal_mounts(plan, &seal_errno);
+    if (sealed < 0) {
+      report(plan->report_w, REPORT_LAUNCH_FAILED, seal_errno, CSANDBOX_STEP_SEAL, 0, 0);
+      _exit(127);
+    }
+    isolation |= sealed;
+    if ((sealed & CSANDBOX_ISOLATED_READ_ONLY) && !(isolation & CSANDBOX_ISOLATED_PROCESSES)) {
+      isolation |= csandbox_private_proc(0);
     }
   }
 

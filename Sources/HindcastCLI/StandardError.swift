@@ -1,3 +1,5 @@
+import HindcastSupport
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -15,5 +17,23 @@ enum StandardError {
         offset += written
       }
     }
+  }
+}
+
+/// The CLI's progress reporter: on a terminal one line rewritten in place, otherwise the
+/// milestone updates as plain lines; notices as lines of their own.
+struct StandardErrorReporter: ProgressReporter {
+  let isTerminal = isatty(2) == 1
+
+  func progress(_ update: ProgressUpdate) {
+    if isTerminal {
+      StandardError.write("\r\u{1B}[K" + update.text + (update.isLast ? "\n" : ""))
+    } else if update.isMilestone {
+      StandardError.write(update.text + "\n")
+    }
+  }
+
+  func notice(_ text: String) {
+    StandardError.write((isTerminal ? "\r\u{1B}[K" : "") + text + "\n")
   }
 }

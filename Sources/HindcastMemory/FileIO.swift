@@ -1,4 +1,5 @@
 import Foundation
+import HindcastStorage
 import HindcastSupport
 
 #if canImport(Glibc)
@@ -104,34 +105,6 @@ final class StoreLock {
 
 enum FileIO {
   static func errnoText() -> String { String(cString: strerror(errno)) }
-
-  /// Reads a whole file with one allocation and no intermediate copy.
-  static func readAll(_ path: String) throws -> [UInt8] {
-    let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-      if errno == ENOENT { throw HindcastError(.missingFile, "file not found", location: path) }
-      throw HindcastError(.ioFailure, "cannot open: \(errnoText())", location: path)
-    }
-    defer { Glibc.close(descriptor) }
-    var info = stat()
-    guard fstat(descriptor, &info) == 0 else {
-      throw HindcastError(.ioFailure, "cannot stat: \(errnoText())", location: path)
-    }
-    let size = Int(info.st_size)
-    var failure: String?
-    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-      count = 0
-      while count < size {
-        let got = Glibc.read(descriptor, buffer.baseAddress! + count, size - count)
-        if got < 0 && errno == EINTR { continue }
-        if got < 0 { failure = errnoText() }
-        if got <= 0 { break }
-        count += got
-      }
-    }
-    if let failure { throw HindcastError(.ioFailure, "read failed: \(failure)", location: path) }
-    return bytes
-  }
 
   static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 

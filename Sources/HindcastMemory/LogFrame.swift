@@ -1,3 +1,5 @@
+import HindcastStorage
+
 /// The framing of records in a log segment (`seg-NNNNNN.log`), all integers little-endian:
 ///
 ///     offset  size  field
@@ -30,7 +32,7 @@ enum LogFrame {
       raw.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start + 4, as: UInt32.self)
       raw.storeBytes(of: flags.littleEndian, toByteOffset: start + 12, as: UInt32.self)
       let checked = UnsafeRawBufferPointer(rebasing: raw[(start + 12)..<(start + headerSize + length)])
-      raw.storeBytes(of: CRC32C.update(0, checked).littleEndian, toByteOffset: start + 8, as: UInt32.self)
+      raw.storeBytes(of: CRC32C.checksum(checked).littleEndian, toByteOffset: start + 8, as: UInt32.self)
     }
   }
 
@@ -119,7 +121,7 @@ enum LogFrame {
     }
     let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
     let checked = UnsafeRawBufferPointer(rebasing: bytes[(offset + 12)..<(offset + headerSize + length)])
-    guard CRC32C.update(0, checked) == stored else { return .bad("checksum mismatch") }
+    guard CRC32C.checksum(checked) == stored else { return .bad("checksum mismatch") }
     let flags = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
     guard flags >> 17 == 0 else { return .bad("unknown frame flags \(flags)") }
     return .good(

@@ -38,7 +38,7 @@ extension MemoryStore {
   /// Reads, checks and folds one snapshot file.
   func readSnapshot(_ entry: MemoryManifest.Snapshot) throws -> MemoryState {
     let location = path(MemoryManifest.snapshotName(entry.number))
-    let compressed = try FileIO.readAll(location)
+    let compressed = try AtomicFile.read(location)
     let bytes = try Zstd.decompress(compressed, what: location)
     guard StableHash.hex(StableHash.fnv1a64(bytes: bytes)) == entry.hash else {
       throw HindcastError(
@@ -75,7 +75,7 @@ extension MemoryStore {
       if isLast { return }
       throw HindcastError(.missingFile, "log segment is missing", location: location)
     }
-    let bytes = try FileIO.readAll(location)
+    let bytes = try AtomicFile.read(location)
     let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }
     if let damage = scan.damage, !isLast || damage.nextGoodFrame != nil {
       let after = damage.nextGoodFrame.map { "; a good record follows at byte \($0)" } ?? ""

@@ -62,7 +62,7 @@ extension MemoryStore {
       }
       report.checkedSegments += 1
       do {
-        let bytes = try FileIO.readAll(path(name))
+        let bytes = try AtomicFile.read(path(name))
         let scan = bytes.withUnsafeBytes { LogFrame.scan($0) }
         if let damage = scan.damage {
           if damage.nextGoodFrame == nil && segment.number == lastSegment.number {

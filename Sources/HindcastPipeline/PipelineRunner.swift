@@ -12,7 +12,7 @@ public struct PipelineRunner {
 
   public init(run: Run) throws {
     self.run = run
-    tasks = try TaskSource(spec: run.spec)
+    tasks = try TaskSource(spec: run.spec, hiddenPaths: [run.layout.root])
     BLASThreads.set(run.spec.model.threads)
   }
 
@@ -41,28 +41,53 @@ public struct PipelineRunner {
         .invalidInput, "round \(round) is outside this run's rounds 0...\(run.spec.rounds)",
         location: run.layout.spec)
     }
+    SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
     switch stage {
     case .rollout:
-      try RolloutStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try RolloutStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
     case .feedback:
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
-      let model = try store.load(round: round)
-      let policy = EmbeddedPolicy(model: model)
-      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`).
-      let teacher = try TeacherSelection.teacher(run: run, round: round, current: model)
-      let scorer: Policy = teacher === model ? policy : EmbeddedPolicy(model: teacher)
+      let policy = try policy(stage, round: round)
+      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`). A served
+      // model does not change within a run, so it is its own teacher.
+      let scorer: Policy
+      if let embedded = policy as? EmbeddedPolicy {
+        let teacher = try TeacherSelection.teacher(run: run, round: round, current: embedded.model)
+        scorer = teacher === embedded.model ? policy : EmbeddedPolicy(model: teacher)
+      } else {
+        scorer = policy
+      }
       let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
         round: round, policy: policy, scorer: scorer)
     case .memory:
       try MemoryStage(run: run, tasks: tasks).execute(round: round)
     case .distill:
+      if run.spec.policy.backend == .openai {
+        throw HindcastError(
+          .invalidConfig,
+          "the distill stage trains the embedded model; this spec's [policy] backend is \"openai\"",
+          location: run.layout.spec,
+          hint:
+            "export the round (hindcast export --format trl-sdpo|sft|verl) and train with TRL or verl (docs/llm.md)"
+        )
+      }
       try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
     case .eval:
-      try EvalStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try EvalStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
+    }
+  }
+
+  /// The policy a stage samples from: the round's embedded checkpoint, or the spec's server
+  /// (`[policy] backend = "openai"`, probed once per call).
+  public func policy(_ stage: StageName, round: Int) throws -> Policy {
+    switch run.spec.policy.backend {
+    case .embedded: return EmbeddedPolicy(model: try store.load(round: round))
+    case .openai:
+      return try RemotePolicy(
+        settings: run.spec.policy, stage: stage.rawValue, fallbackContext: run.spec.model.config.contextLength
+      )
     }
   }
 
@@ -100,8 +125,9 @@ public struct PipelineRunner {
   }
 
   /// The collapse guard: when the policy that starts `round` (just distilled) is worse on
-  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
-  /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
+  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is
+  /// replaced by the previous round's policy (with its EMA teacher and memory snapshot pointer, see
+  /// `restoreWholeRound`), and the rollback is recorded in the manifest and metrics. The
   /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
   /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
   @discardableResult
@@ -111,17 +137,16 @@ public struct PipelineRunner {
     let after = current.validation.greedyPass1
     guard before - after > run.spec.rollbackMargin else { return false }
     if try run.manifest().rollbacks.contains(round) { return true }
-    try store.save(try store.load(round: round - 1), round: round)
-    try run.withManifest { manifest in manifest.rollbacks.append(round) }
+    try restoreWholeRound(round)
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
     event.values = [
       "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
     ]
     try run.record(event)
-    FileHandleOutput.standardError(
+    run.reporter.notice(
       String(
         format:
-          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy\n",
+          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy",
         round, 100 * before, 100 * after, round - 1))
     return true
   }

@@ -1,29 +1,29 @@
 import Foundation
+import HindcastSupport
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
-/// Progress of a long loop on standard error: one line rewritten in place on a terminal, or a
-/// plain line every `plainEvery` items (and at the end) when stderr is a file or pipe.
+/// Progress of a long loop, sent to a `ProgressReporter`: rate and ETA are computed here, the
+/// presentation is the reporter's. Every `plainEvery`-th update (and the last) is a milestone.
 /// Not thread-safe; one per loop.
 public final class ProgressLine {
   private let label: String
   private let total: Int
   private let unit: String
-  private let isTerminal: Bool
   private let plainEvery: Int
+  private let reporter: any ProgressReporter
   private let start = Date()
   private var done = 0
   private var items = 0
   public var quiet = false
 
-  public init(label: String, total: Int, unit: String = "shards", plainEvery: Int = 1) {
+  public init(
+    label: String, total: Int, unit: String = "shards", plainEvery: Int = 1,
+    reporter: any ProgressReporter
+  ) {
     self.label = label
     self.total = total
     self.unit = unit
     self.plainEvery = max(1, plainEvery)
-    isTerminal = isatty(2) == 1
+    self.reporter = reporter
   }
 
   /// Marks one more of `total` finished, `records` more items processed.
@@ -32,28 +32,13 @@ public final class ProgressLine {
     items += records
     guard !quiet else { return }
     let elapsed = Date().timeIntervalSince(start)
-    let rate = elapsed > 0 ? Double(items) / elapsed : 0
-    let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-    let text = String(
-      format: "%@: %d/%d %@, %.1f records/s, ETA %@%@", label, done, total, unit, rate, Self.duration(eta),
-      note.isEmpty ? "" : ", " + note)
-    if isTerminal {
-      FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (done == total ? "\n" : "")).utf8))
-    } else if done % plainEvery == 0 || done == total {
-      FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
+    reporter.progress(
+      ProgressUpdate(
+        label: label, done: done, total: total, unit: unit,
+        itemsPerSecond: elapsed > 0 ? Double(items) / elapsed : 0,
+        etaSeconds: done > 0 ? elapsed / Double(done) * Double(total - done) : 0, note: note,
+        isMilestone: done % plainEvery == 0 || done == total))
   }
 
-  public static func duration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600
-      ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
-  }
-}
-
-/// Writes a diagnostic line to standard error.
-enum FileHandleOutput {
-  static func standardError(_ text: String) {
-    FileHandle.standardError.write(Data(text.utf8))
-  }
+  public static func duration(_ seconds: Double) -> String { ProgressUpdate.duration(seconds) }
 }

@@ -15,6 +15,9 @@ public final class Run {
   public let logger: Logger
   /// Which slice of each stage's shards this process works on (`--worker i --workers n`).
   public let worker: WorkerSlice
+  /// Where the stages of this run report progress and notices; silent unless the caller (the
+  /// CLI) sets one. Libraries never print.
+  public var reporter: any ProgressReporter = SilentReporter()
 
   /// Opens `directory`, creating it from `specPath` when it does not hold a run yet. When both
   /// exist, the spec given must be byte-identical to the frozen one.

@@ -45,7 +45,8 @@ extension Run {
     if pending.isEmpty { return 0 }
     AtomicFile.removeStaleTemporaries(in: layout.path("\(RunLayout.roundName(round))/\(stage.rawValue)"))
     let progress = ProgressLine(
-      label: "\(stage.rawValue) round \(round)", total: pending.count, plainEvery: max(1, pending.count / 10))
+      label: "\(stage.rawValue) round \(round)", total: pending.count, plainEvery: max(1, pending.count / 10),
+      reporter: reporter)
     for shard in pending {
       let started = Date()
       let output = try work(shard, seed(round: round, stage: stage, shard: shard))

@@ -18,7 +18,8 @@ public struct TaskSource {
   /// Fixed seed of the validation set.
   public static let validationSeed: UInt64 = 20_261_203
 
-  public init(spec: PipelineSpec) throws {
+  /// `hiddenPaths` are kept out of an exec checker's sight (pass the run directory).
+  public init(spec: PipelineSpec, hiddenPaths: [String] = []) throws {
     self.spec = spec
     var exec: ExecFamily?
     if spec.tasks.family == "exec" {
@@ -26,7 +27,7 @@ public struct TaskSource {
         throw HindcastError(
           .invalidConfig, "family 'exec' needs tasks.exec_tasks and tasks.exec_checker in the spec")
       }
-      exec = try ExecFamily(tasksFile: file, checkerCommand: spec.tasks.execChecker)
+      exec = try ExecFamily(tasksFile: file, checkerCommand: spec.tasks.execChecker, hiddenPaths: hiddenPaths)
     }
     family = try TaskFamilyRegistry(exec: exec).family(named: spec.tasks.family)
   }

@@ -79,15 +79,38 @@ public enum AtomicFile {
     }
   }
 
-  /// Reads a whole file, with an error that names it when it is missing or unreadable.
+  /// Reads a whole file, with an error that names it when it is missing or unreadable. One
+  /// allocation of the file's size and no intermediate `Data` copy (this was the memory store's
+  /// reader; both layers now share it).
   public static func read(_ path: String) throws -> [UInt8] {
-    guard FileManager.default.fileExists(atPath: path) else {
-      throw HindcastError(.missingFile, "file not found", location: path)
+    let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      if errno == ENOENT { throw HindcastError(.missingFile, "file not found", location: path) }
+      throw HindcastError(.ioFailure, "cannot open: \(errnoText())", location: path)
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw HindcastError(.ioFailure, "cannot read file", location: path)
+    defer { Glibc.close(descriptor) }
+    var info = stat()
+    guard fstat(descriptor, &info) == 0 else {
+      throw HindcastError(.ioFailure, "cannot stat: \(errnoText())", location: path)
     }
-    return [UInt8](data)
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+      throw HindcastError(.ioFailure, "not a regular file", location: path)
+    }
+    let size = Int(info.st_size)
+    var failure: String?
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+      count = 0
+      guard let base = buffer.baseAddress else { return }
+      while count < size {
+        let got = Glibc.read(descriptor, base + count, size - count)
+        if got < 0 && errno == EINTR { continue }
+        if got < 0 { failure = errnoText() }
+        if got <= 0 { break }
+        count += got
+      }
+    }
+    if let failure { throw HindcastError(.ioFailure, "read failed: \(failure)", location: path) }
+    return bytes
   }
 
   static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {

@@ -50,6 +50,13 @@ public struct CRC32C: Sendable {
     register = crc
   }
 
+  /// The CRC-32C of the bytes in `buffer`.
+  public static func checksum(_ buffer: UnsafeRawBufferPointer) -> UInt32 {
+    var crc = CRC32C()
+    crc.update(buffer)
+    return crc.value
+  }
+
   /// The CRC-32C of `bytes`.
   public static func checksum(_ bytes: [UInt8]) -> UInt32 {
     var crc = CRC32C()

@@ -1,3 +1,4 @@
+import HindcastStorage
 import HindcastSupport
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import HindcastStorage
 import HindcastSupport
 import Testing
 
@@ -119,7 +120,7 @@ import Testing
     // Damage a byte of the first record under an open reader: verify names the segment and record.
     let reader = try MemoryStore.open(at: directory.store, options: .readOnly())
     let path = directory.store + "/" + MemoryManifest.segmentName(1)
-    var bytes = try FileIO.readAll(path)
+    var bytes = try AtomicFile.read(path)
     bytes[LogFrame.headerSize + 2] ^= 0x01
     try Data(bytes).write(to: URL(fileURLWithPath: path))
     let damaged = reader.verify()

@@ -226,9 +226,13 @@ enum ExecFixtures {
       """
     try ExecFixtures.write(#"{"id": "t1", "prompt": "p"}"#, to: directory + "/tasks.jsonl")
     try ExecFixtures.write(code, to: directory + "/checker.py")
+    // The checker counts its calls in a file outside its working directory, which a sealed
+    // sandbox forbids (SandboxSealTests): this test is about the cache, so it runs unsealed.
+    var unsealed = limits
+    unsealed.sealFileSystem = false
     let family = try ExecFamily(
       tasksFile: directory + "/tasks.jsonl", checkerCommand: ["python3", directory + "/checker.py", counter],
-      limits: limits)
+      limits: unsealed)
     let task = family.tasks[0]
     let first = family.execute(task: task, attempt: "a")
     let second = family.execute(task: task, attempt: "a")

@@ -23,6 +23,14 @@ typedef struct csandbox_limits {
   int64_t max_output_bytes;  // per stream (stdout and stderr separately); the run is killed beyond
   int isolate_network;       // 1: try a new network namespace (no interfaces but a down loopback)
   int isolate_processes;     // 1: try a new PID namespace (the command is its init process)
+  int seal_filesystem;       // 1: try a mount namespace with / read-only, a private /tmp,
+                             //    the working directory writable and `hidden_paths` covered,
+                             //    plus Landlock and dropped privileges (see docs/exec-protocol.md)
+  int64_t tmp_bytes;         // size of the private /tmp (tmpfs), > 0 when sealing
+  const char *const *hidden_paths;  // absolute paths the command must not see (e.g. the run)
+  int hidden_count;
+  const char *const *exposed_paths;  // absolute paths the command needs (its program and script):
+  int exposed_count;                 // kept visible (read-only) when the private /tmp covers them
 } csandbox_limits;
 
 /// Why the parent killed the process group (0 if it did not).
@@ -39,6 +47,12 @@ enum {
   CSANDBOX_ISOLATED_USER = 1,
   CSANDBOX_ISOLATED_NETWORK = 2,
   CSANDBOX_ISOLATED_PROCESSES = 4,
+  CSANDBOX_ISOLATED_READ_ONLY = 8,        // own mount namespace, every mount read-only
+  CSANDBOX_ISOLATED_TMP = 16,             // a private, empty, writable /tmp
+  CSANDBOX_ISOLATED_HIDDEN = 32,          // every hidden path covered by an empty file system
+  CSANDBOX_ISOLATED_PROC = 64,            // /proc shows only the sandbox's processes (or nothing)
+  CSANDBOX_ISOLATED_LANDLOCK = 128,       // Landlock: writes only beneath the working directory
+  CSANDBOX_ISOLATED_NO_PRIVILEGES = 256,  // no capabilities, no_new_privs
 };
 
 /// The step of the launch that failed (csandbox_result.launch_step).
@@ -50,6 +64,7 @@ enum {
   CSANDBOX_STEP_RLIMIT = 4,
   CSANDBOX_STEP_EXEC = 5,
   CSANDBOX_STEP_LOST = 6,  // the supervisor died before reporting (killed at a limit)
+  CSANDBOX_STEP_SEAL = 7,  // the working directory could not be mounted into the sealed view
 };
 
 typedef struct csandbox_result {
@@ -78,7 +93,9 @@ typedef struct csandbox_result {
 /// Runs `path` (an absolute path) with `argv`/`envp` (NULL-terminated) in `workdir`, writing
 /// `input` to its stdin. Always fills `result` (call csandbox_result_free afterwards). Returns 0
 /// when the command was launched, -1 when it could not be (result->launch_step says where).
-/// When it returns, every process of the sandbox has been killed and reaped.
+/// When it returns, every process of the sandbox has been killed and reaped. A NULL `path` sets
+/// the sandbox up as for a command and exits with status 0 instead of exec'ing (an isolation
+/// probe: result->isolation says what this machine grants).
 int csandbox_run(const char *path, char *const argv[], char *const envp[], const char *workdir,
                  const uint8_t *input, size_t input_len, const csandbox_limits *limits,
                  csandbox_result *result);

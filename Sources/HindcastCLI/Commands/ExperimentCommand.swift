@@ -38,9 +38,10 @@ struct ExperimentCommand: ParsableCommand {
   func run() throws {
     let parsed = try ExperimentSpec.load(path: spec)
     let directory = directory ?? "runs/\(parsed.name)"
-    let runner = try ExperimentRunner(
+    var runner = try ExperimentRunner(
       specPath: spec, outDirectory: directory, logger: Logger(label: "hindcast"),
       progress: { StandardError.write($0 + "\n") })
+    runner.reporter = StandardErrorReporter()
     if jobs > 1 {
       StandardError.write("each run's own progress goes to its directory's .log file (RUN.log)\n")
     }

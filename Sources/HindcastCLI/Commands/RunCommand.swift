@@ -25,6 +25,7 @@ struct RunCommand: ParsableCommand {
     let parsed = try PipelineSpec.load(path: spec)
     let directory = directory ?? "runs/\(parsed.name)"
     let run = try Run(directory: directory, specPath: spec, logger: Logger(label: "hindcast"))
+    run.reporter = StandardErrorReporter()
     let summaries = try PipelineRunner(run: run).runAll()
     print(
       EvalTable.render(

@@ -25,8 +25,10 @@ struct RunOptions: ParsableArguments {
   }
 
   func open() throws -> Run {
-    try Run(
+    let run = try Run(
       directory: directory, specPath: spec, worker: WorkerSlice(index: worker, count: workers),
       logger: Logger(label: "hindcast"))
+    run.reporter = StandardErrorReporter()
+    return run
   }
 }

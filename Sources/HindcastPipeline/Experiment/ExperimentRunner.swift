@@ -12,6 +12,8 @@ public struct ExperimentRunner {
   public let logger: Logger
   /// Receives one human-readable progress line per event (run started, skipped, finished).
   public let progress: (String) -> Void
+  /// Given to the runs executed in this process (their stages' progress and notices).
+  public var reporter: any ProgressReporter = SilentReporter()
   let specText: String
   let baseDocument: TOMLDocument
 
@@ -163,8 +165,10 @@ public struct ExperimentRunner {
 
   func inProcessExecutor() -> RunExecutor {
     let logger = logger
+    let reporter = reporter
     return { specPath, directory in
       let run = try Run(directory: directory, specPath: specPath, logger: logger)
+      run.reporter = reporter
       try PipelineRunner(run: run).runAll()
     }
   }

@@ -194,7 +194,8 @@ public struct DistillStage {
     var budget = Budget()
     var losses: [Double] = []
     let progress = ProgressLine(
-      label: "distill round \(round)", total: examples.isEmpty ? 0 : d.steps, unit: "steps", plainEvery: 4)
+      label: "distill round \(round)", total: examples.isEmpty ? 0 : d.steps, unit: "steps", plainEvery: 4,
+      reporter: run.reporter)
     for _ in 0..<(examples.isEmpty ? 0 : d.steps) {
       var batch: [Example] = []
       while batch.count < min(d.batch, examples.count) {

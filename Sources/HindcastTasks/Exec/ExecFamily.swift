@@ -19,16 +19,19 @@ public struct ExecFamily: TaskFamily {
   /// The resolved checker command (absolute program path first).
   public let checkerCommand: [String]
   public let limits: SandboxLimits
+  /// Paths the checker must not see (the run directory); covered when the file system is sealed.
+  public let hiddenPaths: [String]
   private let cache: ExecResultCache
 
   /// Loads and validates `tasksFile` and resolves `checkerCommand`. Throws `HindcastError`
   /// naming `file:line` for a malformed file, or the command if it does not exist.
   public init(
-    tasksFile: String, checkerCommand: [String], limits: SandboxLimits = .standard, cacheCapacity: Int = 4096
-  )
-    throws
-  {
+    tasksFile: String, checkerCommand: [String], limits: SandboxLimits = .standard,
+    hiddenPaths: [String] = [],
+    cacheCapacity: Int = 4096
+  ) throws {
     try limits.validate()
+    self.hiddenPaths = hiddenPaths
     self.tasks = try ExecTaskFile.load(tasksFile)
     self.checkerCommand = try CheckerCommandLine.resolve(checkerCommand)
     self.limits = limits
@@ -86,10 +89,16 @@ public struct ExecFamily: TaskFamily {
     if let cached = cache.result(for: key) { return cached }
     let request = JSONValue.object(["task": task.payload, "attempt": .string(attempt)])
     let outcome = Sandbox.run(
-      command: checkerCommand, stdin: Array(request.canonicalText.utf8), limits: limits)
+      command: checkerCommand, stdin: Array(request.canonicalText.utf8), limits: limits,
+      hiddenPaths: hiddenPaths)
     let result = CheckerOutput.interpret(outcome, attempt: attempt)
     if outcome.violation != .wallTime { cache.store(result, for: key) }
     return result
+  }
+
+  /// What the sandbox grants this family's checkers on this machine (a probe that runs nothing).
+  public func probeIsolation() -> SandboxIsolation {
+    Sandbox.probeIsolation(limits: limits, hiddenPaths: hiddenPaths)
   }
 
   /// Generic edits of source text (no execution, so the result may occasionally still pass):

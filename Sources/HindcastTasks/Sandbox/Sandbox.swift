@@ -16,16 +16,6 @@ public enum SandboxViolation: String, Codable, Sendable, Equatable {
   case processes
 }
 
-/// Which isolation the kernel granted for one run.
-public struct SandboxIsolation: Codable, Sendable, Equatable {
-  /// A private user namespace (the command keeps its file permissions, loses host privileges).
-  public var userNamespace: Bool
-  /// A private network namespace: no network at all.
-  public var network: Bool
-  /// A private PID namespace: everything the command starts dies with it.
-  public var processes: Bool
-}
-
 /// What happened to one sandboxed command. Every process it started is dead and reaped by the
 /// time an outcome exists, and its working directory has been removed.
 public struct SandboxOutcome: Sendable {
@@ -134,14 +124,29 @@ public enum Sandbox {
   /// Runs `command` (argv; `command[0]` is looked up in `PATH` unless it contains a slash) with
   /// `stdin` as its standard input. Never throws: a command that cannot start is reported as
   /// `.launchFailed`. Blocks the calling thread until every process of the run is gone.
-  public static func run(command: [String], stdin: [UInt8], limits: SandboxLimits) -> SandboxOutcome {
-    var outcome = SandboxOutcome(
-      termination: .launchFailed(step: "exec", errno: ENOENT), stdout: [], stderr: [],
-      stdoutOverflowed: false, stderrOverflowed: false, wallSeconds: 0, cpuSeconds: 0,
-      peakMemoryBytes: 0, maxProcessesSeen: 0,
-      isolation: SandboxIsolation(userNamespace: false, network: false, processes: false),
-      session: 0, limits: limits)
-    guard let program = command.first, let path = resolveExecutable(program) else { return outcome }
+  /// `hiddenPaths` (absolute) are covered by empty file systems for the command when the file
+  /// system is sealed (`limits.sealFileSystem`): pass the run directory.
+  public static func run(
+    command: [String], stdin: [UInt8], limits: SandboxLimits, hiddenPaths: [String] = []
+  ) -> SandboxOutcome {
+    guard let program = command.first, let path = resolveExecutable(program) else {
+      return notStarted(limits: limits)
+    }
+    return launch(path: path, command: command, stdin: stdin, limits: limits, hiddenPaths: hiddenPaths)
+  }
+
+  /// What this machine grants a sandboxed command with `limits` and `hiddenPaths`: sets a sandbox
+  /// up exactly as `run` would, then exits instead of running anything.
+  public static func probeIsolation(limits: SandboxLimits = .standard, hiddenPaths: [String] = [])
+    -> SandboxIsolation
+  {
+    launch(path: nil, command: [], stdin: [], limits: limits, hiddenPaths: hiddenPaths).isolation
+  }
+
+  private static func launch(
+    path: String?, command: [String], stdin: [UInt8], limits: SandboxLimits, hiddenPaths: [String]
+  ) -> SandboxOutcome {
+    var outcome = notStarted(limits: limits)
     guard let workdir = makeWorkingDirectory() else {
       outcome.termination = .launchFailed(step: "workdir", errno: errno)
       return outcome
@@ -164,14 +169,34 @@ public enum Sandbox {
       max_processes: Int64(limits.maxProcesses ?? -1),
       max_output_bytes: Int64(max(1, limits.maxOutputBytes)),
       isolate_network: limits.isolateNetwork ? 1 : 0,
-      isolate_processes: limits.isolateProcesses ? 1 : 0)
+      isolate_processes: limits.isolateProcesses ? 1 : 0, seal_filesystem: limits.sealFileSystem ? 1 : 0,
+      tmp_bytes: Int64(limits.privateTmpBytes), hidden_paths: nil, hidden_count: 0, exposed_paths: nil,
+      exposed_count: 0)
+    let hidden = hiddenPaths.map { UnsafePointer(strdup(Self.absolute($0))) }
+    // The program and every argument that names an existing absolute path (a script, a data
+    // file) stay visible in the sealed view even when they live under /tmp.
+    let exposedNames = ([path].compactMap { $0 } + command.dropFirst()).filter {
+      $0.hasPrefix("/") && FileManager.default.fileExists(atPath: $0)
+    }
+    let exposed = exposedNames.map { UnsafePointer(strdup(Self.absolute($0))) }
+    defer {
+      for pointer in hidden + exposed { free(UnsafeMutablePointer(mutating: pointer)) }
+    }
     var result = csandbox_result()
     stdin.withUnsafeBufferPointer { input in
       argv.withUnsafeBufferPointer { argvBuffer in
         envp.withUnsafeBufferPointer { envpBuffer in
-          _ = csandbox_run(
-            path, argvBuffer.baseAddress, envpBuffer.baseAddress, workdir, input.baseAddress,
-            input.count, &cLimits, &result)
+          hidden.withUnsafeBufferPointer { hiddenBuffer in
+            exposed.withUnsafeBufferPointer { exposedBuffer in
+              cLimits.hidden_paths = hiddenBuffer.baseAddress
+              cLimits.hidden_count = Int32(hiddenBuffer.count)
+              cLimits.exposed_paths = exposedBuffer.baseAddress
+              cLimits.exposed_count = Int32(exposedBuffer.count)
+              _ = csandbox_run(
+                path, argvBuffer.baseAddress, envpBuffer.baseAddress, workdir, input.baseAddress,
+                input.count, &cLimits, &result)
+            }
+          }
         }
       }
     }
@@ -186,12 +211,18 @@ public enum Sandbox {
     outcome.peakMemoryBytes = Int(result.max_rss_bytes)
     outcome.maxProcessesSeen = Int(result.max_processes_seen)
     outcome.session = result.session
-    outcome.isolation = SandboxIsolation(
-      userNamespace: Int(result.isolation) & CSANDBOX_ISOLATED_USER != 0,
-      network: Int(result.isolation) & CSANDBOX_ISOLATED_NETWORK != 0,
-      processes: Int(result.isolation) & CSANDBOX_ISOLATED_PROCESSES != 0)
+    outcome.isolation = SandboxIsolation(bits: Int(result.isolation))
     outcome.termination = termination(of: result)
     return outcome
+  }
+
+  /// An outcome for a command that was not started (no such executable, until told otherwise).
+  private static func notStarted(limits: SandboxLimits) -> SandboxOutcome {
+    SandboxOutcome(
+      termination: .launchFailed(step: "exec", errno: ENOENT), stdout: [], stderr: [],
+      stdoutOverflowed: false, stderrOverflowed: false, wallSeconds: 0, cpuSeconds: 0,
+      peakMemoryBytes: 0, maxProcessesSeen: 0, isolation: SandboxIsolation(bits: 0), session: 0,
+      limits: limits)
   }
 
   private static func termination(of result: csandbox_result) -> SandboxOutcome.Termination {
@@ -205,6 +236,7 @@ public enum Sandbox {
       let steps: [Int: String] = [
         CSANDBOX_STEP_PIPE: "pipe", CSANDBOX_STEP_FORK: "fork", CSANDBOX_STEP_CHDIR: "chdir",
         CSANDBOX_STEP_RLIMIT: "rlimit", CSANDBOX_STEP_EXEC: "exec", CSANDBOX_STEP_LOST: "lost",
+        CSANDBOX_STEP_SEAL: "seal",
       ]
       return .launchFailed(step: steps[Int(result.launch_step)] ?? "unknown", errno: result.launch_errno)
     }
@@ -217,13 +249,23 @@ public enum Sandbox {
     return Array(UnsafeBufferPointer(start: pointer, count: count))
   }
 
+  /// A fresh directory under `$TMPDIR` (or /tmp), as a path without symbolic links: the sealed
+  /// view mounts it back at exactly this path.
   private static func makeWorkingDirectory() -> String? {
     let root = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-    var template = Array((root + "/hindcast-sandbox-XXXXXX").utf8CString)
+    var template = Array((absolute(root) + "/hindcast-sandbox-XXXXXX").utf8CString)
     return template.withUnsafeMutableBufferPointer { buffer -> String? in
       guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
       return String(cString: base)
     }
+  }
+
+  /// `path` made absolute and, where it exists, free of symbolic links.
+  static func absolute(_ path: String) -> String {
+    let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    guard let resolved = realpath(full, nil) else { return full }
+    defer { free(resolved) }
+    return String(cString: resolved)
   }
 
   /// The absolute path `name` runs as: a path with a slash is taken relative to the current

@@ -21,6 +21,12 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
   public var isolateNetwork: Bool
   /// Try to run in a new PID namespace, so that nothing it starts can outlive it.
   public var isolateProcesses: Bool
+  /// Try to seal the file system: everything read-only but the working directory and a private
+  /// `/tmp`, hidden paths (the run directory) invisible, no privileges, Landlock where the kernel
+  /// has it. What was granted is recorded in `SandboxOutcome.isolation`; a refusal is not fatal.
+  public var sealFileSystem: Bool
+  /// Size of the private `/tmp` (a memory file system), bytes.
+  public var privateTmpBytes: Int
 
   enum CodingKeys: String, CodingKey {
     case wallSeconds = "wall_seconds"
@@ -31,12 +37,15 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     case maxOutputBytes = "max_output_bytes"
     case isolateNetwork = "isolate_network"
     case isolateProcesses = "isolate_processes"
+    case sealFileSystem = "seal_filesystem"
+    case privateTmpBytes = "private_tmp_bytes"
   }
 
   public init(
     wallSeconds: Double = 10, cpuSeconds: Int? = 5, memoryBytes: Int? = 1 << 30,
     fileSizeBytes: Int? = 16 << 20, maxProcesses: Int? = 64, maxOutputBytes: Int = 1 << 20,
-    isolateNetwork: Bool = true, isolateProcesses: Bool = true
+    isolateNetwork: Bool = true, isolateProcesses: Bool = true, sealFileSystem: Bool = true,
+    privateTmpBytes: Int = 64 << 20
   ) {
     self.wallSeconds = wallSeconds
     self.cpuSeconds = cpuSeconds
@@ -46,10 +55,12 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     self.maxOutputBytes = maxOutputBytes
     self.isolateNetwork = isolateNetwork
     self.isolateProcesses = isolateProcesses
+    self.sealFileSystem = sealFileSystem
+    self.privateTmpBytes = privateTmpBytes
   }
 
   /// The defaults: 10 s wall, 5 s CPU, 1 GiB address space, 16 MiB files, 64 processes, 1 MiB of
-  /// output per stream, no network, own PID namespace.
+  /// output per stream, no network, own PID namespace, sealed file system with a 64 MiB `/tmp`.
   public static let standard = SandboxLimits()
 
   /// Rejects values the sandbox cannot honour, naming the field and the allowed range.
@@ -71,5 +82,8 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
     try require((fileSizeBytes ?? 0) >= 0, .fileSizeBytes, "non-negative; got \(fileSizeBytes ?? 0)")
     try require((maxProcesses ?? 1) >= 1, .maxProcesses, "at least 1; got \(maxProcesses ?? 0)")
     try require(maxOutputBytes >= 1, .maxOutputBytes, "at least 1 byte; got \(maxOutputBytes)")
+    try require(
+      privateTmpBytes >= 1 << 20 && privateTmpBytes <= 1 << 40, .privateTmpBytes,
+      "in [1 MiB, 1 TiB]; got \(privateTmpBytes)")
   }
 }
