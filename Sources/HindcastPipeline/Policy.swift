@@ -72,6 +72,9 @@ public final class RemotePolicy: Policy {
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
 
+  /// A served model uses its own position scheme; contexts are never left-padded for it.
+  public var alignsAnswers: Bool { false }
+
   /// Retries made by this policy's requests so far (for the ledger).
   public var retries: Int { remote.client.retries }
 
