@@ -129,9 +129,12 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var ratioClip: Double = 2.0
     public var grpoClip: Double = 0.2
 
-    /// Whether an objective trains on verified hindsight rewrites (sft). sdpo needs only the
+    /// Whether an objective trains on sampled hindsight rewrites (sft, rewrite_advantage), so
+    /// the rewrite stage must sample and verify them. sdpo, route and credit need only the
     /// teacher's re-scoring of the student's own tokens; grpo and rft need no teacher at all.
-    public var usesVerifiedRewrites: Bool { sft > 0 }
+    public var usesVerifiedRewrites: Bool {
+      ["sft", "rewrite_advantage"].contains { (weights[$0] ?? 0) > 0 }
+    }
   }
 
   public struct Eval: Codable, Sendable, Equatable {

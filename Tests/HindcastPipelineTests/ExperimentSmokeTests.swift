@@ -75,6 +75,9 @@ import Testing
     let entropyRow = markdown.split(separator: "\n").first { $0.hasPrefix("| sdpo | 0 |") }
     #expect(entropyRow.map { $0.split(separator: "|").count >= 7 && !$0.contains("| – | ") } == true)
     #expect(markdown.contains("## Conclusion"))
+    // The line chosen on validation and the lines reported on test are labelled as such.
+    #expect(markdown.contains("Learning-rate sweep (**chosen on validation**: sweep seed 1000"))
+    #expect(markdown.contains("Accuracy is test greedy pass@1"))
 
     let svg = try #require(runner.contents("docs/results-arith.svg"))
     let counter = ElementCounter()
