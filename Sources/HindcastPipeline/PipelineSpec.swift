@@ -189,6 +189,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     config.width = try r.int("model.width", default: base.width, in: 4...16_384)
     config.heads = try r.int("model.heads", default: base.heads, in: 1...1024)
     config.contextLength = try r.int("model.context", default: base.contextLength, in: 2...16_384)
+    // "learned" (absolute, with answer-aligned contexts) or "rope" (rotary, no alignment).
+    config.positionEncoding = try r.choice("model.position", default: base.positionEncoding)
     do { try config.validate(source: source) } catch let error as HindcastError {
       throw r.invalid("model", error.message)
     }

@@ -33,11 +33,12 @@ public struct DistillStage {
   /// shard and rollout order. Rollouts without task or feedback, with an empty attempt or one that
   /// does not fit the context are left out; groups hold every feedback record of the task in the
   /// shard.
-  func views(round: Int, contextLength: Int, withRewrites: Bool) throws -> [RolloutView] {
+  func views(round: Int, config: ModelConfig, withRewrites: Bool) throws -> [RolloutView] {
     let spec = run.spec
+    let contextLength = config.contextLength
     try run.requireComplete(round: round, stage: withRewrites ? .rewrite : .feedback, for: .distill)
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(config: config, reserve: spec.rollout.maxTokens)
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
     var views: [RolloutView] = []
     for shard in 0..<shards {
@@ -52,7 +53,7 @@ public struct DistillStage {
     return views
   }
 
-  /// Joins one shard's records into views (see `views(round:contextLength:withRewrites:)`).
+  /// Joins one shard's records into views (see `views(round:config:withRewrites:)`).
   static func join(
     rollouts: [RolloutRecord], feedback: [FeedbackRecord], rewrites: [RewriteRecord],
     tasks byId: [String: TaskRecord],
@@ -132,11 +133,11 @@ public struct DistillStage {
   }
 
   /// Builds the training pool of `round` (without completing needs that require a model).
-  func pool(round: Int, contextLength: Int) throws -> [Example] {
+  func pool(round: Int, config: ModelConfig) throws -> [Example] {
     let active = try ObjectiveRegistry.active(run.spec.distill)
     let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
     let joined = try views(
-      round: round, contextLength: contextLength, withRewrites: needs.contains(.rewrites))
+      round: round, config: config, withRewrites: needs.contains(.rewrites))
     return try Self.pool(views: joined, objectives: active.map(\.objective))
   }
 
@@ -167,7 +168,7 @@ public struct DistillStage {
     let active = try ObjectiveRegistry.active(d)
     let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
     var joined = try views(
-      round: round, contextLength: model.config.contextLength, withRewrites: needs.contains(.rewrites))
+      round: round, config: model.config, withRewrites: needs.contains(.rewrites))
     try Self.complete(
       &joined, needs: needs,
       teacher: { try TeacherSelection.teacher(run: run, round: round, current: model) },

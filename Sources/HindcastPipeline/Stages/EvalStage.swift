@@ -86,7 +86,7 @@ public struct EvalStage {
     let validation = try tasks.validation()
     let test = try tasks.test()
     let validationShards = tasks.shardCount(taskCount: validation.count)
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: spec.rollout.maxTokens)
     let sampled = SamplingSettings(
       temperature: Float(spec.eval.temperature), maxNewTokens: spec.rollout.maxTokens)
