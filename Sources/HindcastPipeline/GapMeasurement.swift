@@ -83,7 +83,8 @@ public struct GapMeasurement {
     self.maxTokens = maxTokens
   }
 
-  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks.
+  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks (the gap
+  /// gates training, so it is a choice and never reads the test split).
   public static func validationTasks(_ source: TaskSource, count: Int) throws -> [TaskRecord] {
     Array(try source.validation().prefix(count))
   }
@@ -94,7 +95,7 @@ public struct GapMeasurement {
   ) throws -> GapReport {
     let heldOut = try taskList ?? tasks.test()
     let family = tasks.family
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
     let students = heldOut.map { builder.student(task: $0.prompt) }

@@ -24,7 +24,7 @@ struct DistillPoolFixture {
     let source = try TaskSource(spec: spec)
     tasks = Array(try source.train(round: 0).prefix(taskCount))
     contextLength = spec.model.config.contextLength
-    builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
+    builder = ContextBuilder(config: spec.model.config, reserve: spec.rollout.maxTokens)
     var rng = SeededRandom(seed: seed)
     let family = source.family
     for (t, task) in tasks.enumerated() {
