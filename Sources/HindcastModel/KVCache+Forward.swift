@@ -12,15 +12,20 @@ extension KVCache {
     let segments = plannedSegments
     guard n > 0 else { return }
     let (c, h, v) = (config.width, config.hiddenWidth, config.vocabSize)
-    // Embedding: stream (n, C) = wte[token] + wpe[position]
+    // Embedding: stream (n, C) = wte[token] (+ wpe[position] with learned positions)
     for s in 0..<segments {
       let start = lengths[segmentSlot[s]]
       for i in 0..<segmentCount[s] {
         let row = segmentFirstRow[s] + i
         let out = stream.pointer + row * c
         let te = p + layout.wte + Int(rowTokens[row]) * c
-        let pe = p + layout.wpe + (start + i) * c
-        for j in 0..<c { out[j] = te[j] + pe[j] }
+        rowPositions[row] = Int32(start + i)
+        if let wpe = layout.wpe {
+          let pe = p + wpe + (start + i) * c
+          for j in 0..<c { out[j] = te[j] + pe[j] }
+        } else {
+          out.update(from: te, count: c)
+        }
       }
     }
     let (stream, normed, attended, qkv, hidden) = (
@@ -34,6 +39,8 @@ extension KVCache {
         linear(
           y: qkv, x: normed, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n, inputs: c, outputs: 3 * c,
           accumulate: false)
+        rotary?.apply(
+          qkv: qkv, rowStride: 3 * c, positions: rowPositions, rows: n, width: c, heads: config.heads)
         attend(layer: l, segments: segments)
       }
       linear(
@@ -144,6 +151,23 @@ extension KVCache {
             rows: n, x: normed, inputs: c, weight: weight, outputs: 3 * c, columns: first..<(first + d),
             beta: 1,
             y: qkv)
+        }
+      }
+      if let rotary {
+        // Queries and keys of this head only (columns head*D and C + head*D of each row).
+        let half = d / 2
+        rotary.cosines.withUnsafeBufferPointer { cs in
+          rotary.sines.withUnsafeBufferPointer { sn in
+            for r in 0..<n {
+              let pos = Int(rowPositions[r]) * half
+              for part in 0..<2 {
+                RotaryTable.rotate(
+                  qkv + r * 3 * c + part * c + head * d, cos: cs.baseAddress! + pos,
+                  sin: sn.baseAddress! + pos,
+                  half: half, inverse: false)
+              }
+            }
+          }
         }
       }
       for s in 0..<n {

@@ -52,6 +52,9 @@ public final class KVCache {
 
   // Scratch of one call, R rows.
   let rowTokens: UnsafeMutablePointer<Int32>  // (R)
+  let rowPositions: UnsafeMutablePointer<Int32>  // (R) position of each row in its sequence
+  /// Rotation angles with rotary position embeddings (keys are cached rotated); else nil.
+  let rotary: RotaryTable?
   let stream: FloatBuffer  // (R, C) residual stream
   let normed: FloatBuffer  // (R, C) LayerNorm output
   let attended: FloatBuffer  // (R, C) attention output before the projection
@@ -100,6 +103,9 @@ public final class KVCache {
     lengths.initialize(repeating: 0, count: slots)
     rowTokens = .allocate(capacity: r)
     rowTokens.initialize(repeating: 0, count: r)
+    rowPositions = .allocate(capacity: r)
+    rowPositions.initialize(repeating: 0, count: r)
+    rotary = Transformer.rotaryTable(config)
     stream = FloatBuffer(count: r * c)
     normed = FloatBuffer(count: r * c)
     attended = FloatBuffer(count: r * c)
@@ -122,6 +128,7 @@ public final class KVCache {
     values.deallocate()
     lengths.deallocate()
     rowTokens.deallocate()
+    rowPositions.deallocate()
     segmentSlot.deallocate()
     segmentCount.deallocate()
     segmentFirstRow.deallocate()

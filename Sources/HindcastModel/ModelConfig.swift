@@ -1,5 +1,16 @@
 import HindcastSupport
 
+/// How the transformer encodes token positions.
+public enum PositionEncoding: String, Codable, Sendable, CaseIterable {
+  /// A learned absolute position embedding `wpe (T, C)` added to the token embedding (the
+  /// original model; every checkpoint written before this field existed uses it).
+  case learned
+  /// Rotary position embeddings (RoPE) on each head's queries and keys: attention scores depend
+  /// only on the distance between positions, so a prompt needs no padding to put its answer at a
+  /// fixed position. No position parameters. See `Rotary`.
+  case rope
+}
+
 /// The shape of the embedded decoder-only transformer. Codable with explicit keys so that
 /// `config.json` next to a checkpoint is readable by people and by Python.
 public struct ModelConfig: Codable, Sendable, Equatable {
@@ -15,6 +26,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   public var heads: Int
   /// Hidden width of the MLP as a multiple of `width`.
   public var mlpMultiplier: Int
+  /// The position encoding (`position_encoding` in `config.json`). A config without the key (every
+  /// checkpoint written before it existed) decodes as `.learned`, which is what those models are.
+  public var positionEncoding: PositionEncoding
 
   enum CodingKeys: String, CodingKey {
     case vocabSize = "vocab_size"
@@ -23,11 +37,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     case width
     case heads
     case mlpMultiplier = "mlp_multiplier"
+    case positionEncoding = "position_encoding"
   }
 
   public init(
     vocabSize: Int = Tokenizer.vocabSize, contextLength: Int, layers: Int, width: Int, heads: Int,
-    mlpMultiplier: Int = 4
+    mlpMultiplier: Int = 4, positionEncoding: PositionEncoding = .learned
   ) {
     self.vocabSize = vocabSize
     self.contextLength = contextLength
@@ -35,6 +50,18 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     self.width = width
     self.heads = heads
     self.mlpMultiplier = mlpMultiplier
+    self.positionEncoding = positionEncoding
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+    contextLength = try c.decode(Int.self, forKey: .contextLength)
+    layers = try c.decode(Int.self, forKey: .layers)
+    width = try c.decode(Int.self, forKey: .width)
+    heads = try c.decode(Int.self, forKey: .heads)
+    mlpMultiplier = try c.decode(Int.self, forKey: .mlpMultiplier)
+    positionEncoding = try c.decodeIfPresent(PositionEncoding.self, forKey: .positionEncoding) ?? .learned
   }
 
   /// Width of one attention head.
@@ -66,16 +93,23 @@ public struct ModelConfig: Codable, Sendable, Equatable {
       "in 1...width and divide width (\(width)); got \(heads)")
     try require(
       (1...16).contains(mlpMultiplier), CodingKeys.mlpMultiplier.rawValue, "in 1...16; got \(mlpMultiplier)")
+    if positionEncoding == .rope {
+      try require(
+        headWidth % 2 == 0, CodingKeys.heads.rawValue,
+        "such that width / heads is even for rotary position embeddings; got head width \(headWidth)")
+    }
   }
 
   /// Total number of trainable parameters (embeddings are tied, so counted once).
   public var parameterCount: Int { ParameterLayout(config: self).totalCount }
 
   /// Floating-point operations for one training token (forward and backward), the usual
-  /// 6 x parameters plus the attention term; used for GFLOP/s figures.
+  /// 6 x parameters (without the position table, a lookup) plus the attention term at the full
+  /// context; used for GFLOP/s figures.
   public var trainingFlopsPerToken: Double {
     let attention = 6.0 * Double(layers * contextLength * width)
-    return 6.0 * Double(parameterCount - contextLength * width) + attention
+    let positionTable = positionEncoding == .learned ? contextLength * width : 0
+    return 6.0 * Double(parameterCount - positionTable) + attention
   }
 }
 

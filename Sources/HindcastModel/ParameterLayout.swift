@@ -5,7 +5,8 @@
 /// `benchmarks/`:
 ///
 ///     wte                      (V, C)     token embedding, tied with the output projection
-///     wpe                      (T, C)     learned position embedding
+///     wpe                      (T, C)     learned position embedding (only with
+///                                         `PositionEncoding.learned`)
 ///     h.{l}.ln1.weight/bias    (C)
 ///     h.{l}.attn.qkv.weight    (3C, C)    rows 0..<C query, C..<2C key, 2C..<3C value
 ///     h.{l}.attn.qkv.bias      (3C)
@@ -39,7 +40,8 @@ public struct ParameterLayout: Sendable {
   public let entries: [Entry]
   public let totalCount: Int
   public let wte: Int
-  public let wpe: Int
+  /// Offset of the learned position embedding; nil with rotary position embeddings.
+  public let wpe: Int?
   public let blocks: [Block]
   public let lnfWeight: Int
   public let lnfBias: Int
@@ -56,7 +58,7 @@ public struct ParameterLayout: Sendable {
       return entry.offset
     }
     wte = add("wte", [config.vocabSize, c])
-    wpe = add("wpe", [config.contextLength, c])
+    wpe = config.positionEncoding == .learned ? add("wpe", [config.contextLength, c]) : nil
     var blocks: [Block] = []
     for l in 0..<config.layers {
       let p = "h.\(l)."

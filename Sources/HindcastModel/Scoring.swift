@@ -39,12 +39,13 @@ public struct ScoredSequence: Codable, Sendable, Equatable {
 /// Scores given continuations without sampling, through the model's full forward pass.
 ///
 /// Sequences `prompt + continuation` (all but the last continuation token, which is only a
-/// target) are sorted by length and packed into right-padded batches of at most
-/// `maxBatchTokens` tokens (`B x T`), so memory stays bounded however many sequences are scored.
+/// target) are sorted by length and packed back to back, without padding
+/// (`Transformer.forward(packed:lengths:)`), into batches of at most `maxBatchTokens` tokens (or
+/// one sequence), so memory stays bounded however many sequences are scored.
 /// Uses (and reshapes) the model's activation buffers: do not interleave with a training step
 /// between its forward and backward passes.
 public enum Scorer {
-  /// Default bound on `B x T` of one forward batch.
+  /// Default bound on the tokens of one forward batch.
   public static let defaultMaxBatchTokens = 4096
 
   /// Returns, for each pair `(prompts[i], continuations[i])`, the log-probabilities of every
@@ -92,20 +93,26 @@ public enum Scorer {
     var heap = [Int32](repeating: 0, count: v)
     var start = 0
     while start < order.count {
-      let length = fed(order[start])
+      var total = fed(order[start])
       var end = start + 1
-      while end < order.count && (end - start + 1) * length <= maxBatchTokens { end += 1 }
-      let chunk = Array(order[start..<end])
-      var tokens = [Int32](repeating: Tokenizer.Special.pad.rawValue, count: chunk.count * length)
-      for (b, i) in chunk.enumerated() {
-        let sequence = prompts[i] + continuations[i].dropLast()
-        for (t, token) in sequence.enumerated() { tokens[b * length + t] = token }
+      while end < order.count && total + fed(order[end]) <= maxBatchTokens {
+        total += fed(order[end])
+        end += 1
       }
-      try model.forward(tokens: tokens, batch: chunk.count, length: length) { logits in
+      let chunk = Array(order[start..<end])
+      var tokens: [Int32] = []
+      tokens.reserveCapacity(total)
+      var rowOffsets: [Int] = []
+      for i in chunk {
+        rowOffsets.append(tokens.count)
+        tokens += prompts[i]
+        tokens += continuations[i].dropLast()
+      }
+      try model.forward(packed: tokens, lengths: chunk.map(fed)) { logits in
         heap.withUnsafeMutableBufferPointer { heap in
           for (b, i) in chunk.enumerated() {
             for (position, target) in continuations[i].enumerated() {
-              let row = logits.baseAddress! + (b * length + prompts[i].count - 1 + position) * v
+              let row = logits.baseAddress! + (rowOffsets[b] + prompts[i].count - 1 + position) * v
               score(
                 row: row, target: target, vocab: v, topK: topK, fullDistribution: fullDistribution,
                 heap: heap.baseAddress!, into: &results[i])

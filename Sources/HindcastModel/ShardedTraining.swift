@@ -12,11 +12,11 @@ final class TrainingShard {
     gradients = FloatBuffer(count: parameterCount)
   }
 
-  func activations(config: ModelConfig, batch: Int, length: Int) -> Activations {
-    if let existing = activations, existing.batch == batch, existing.length == length { return existing }
-    let fresh = Activations(config: config, batch: batch, length: length)
-    activations = fresh
-    return fresh
+  func activations(config: ModelConfig, lengths: [Int]) -> Activations {
+    let shape = Attention.Shape(lengths: lengths, width: config.width, heads: config.heads)
+    let act = Activations.reuse(activations, config: config, for: shape)
+    activations = act
+    return act
   }
 }
 
@@ -24,7 +24,42 @@ extension Transformer {
   /// The sequences of each of `shards` shards of a batch of `batch` sequences: consecutive,
   /// fixed ranges, the first `batch % shards` one sequence longer. Empty shards are dropped.
   static func shardRanges(batch: Int, shards: Int) -> [Range<Int>] {
+    shardRanges(lengths: [Int](repeating: 1, count: batch), shards: shards)
+  }
+
+  /// The sequences of each of `shards` shards of a batch with these token counts: consecutive,
+  /// fixed ranges (a function of the lengths only) with about equal tokens each. Shard s ends at
+  /// the first sequence whose cumulative tokens reach `s + 1` shares of the total, keeping at least
+  /// one sequence per shard; with equal lengths this is the split of `shardRanges(batch:shards:)`.
+  static func shardRanges(lengths: [Int], shards: Int) -> [Range<Int>] {
+    let batch = lengths.count
     let count = max(1, min(shards, batch))
+    if lengths.allSatisfy({ $0 == lengths.first }) { return evenRanges(batch: batch, shards: count) }
+    let total = lengths.reduce(0, +)
+    var ranges: [Range<Int>] = []
+    var start = 0
+    var end = 0
+    for s in 0..<count {
+      if s == count - 1 {
+        ranges.append(start..<batch)
+        break
+      }
+      // Leave at least one sequence for every later shard.
+      let limit = batch - (count - 1 - s)
+      let target = (total * (s + 1) + count / 2) / count
+      end = max(end, start + 1)
+      var cumulative = lengths[..<end].reduce(0, +)
+      while end < limit && cumulative + lengths[end] / 2 < target {
+        cumulative += lengths[end]
+        end += 1
+      }
+      ranges.append(start..<end)
+      start = end
+    }
+    return ranges
+  }
+
+  static func evenRanges(batch: Int, shards count: Int) -> [Range<Int>] {
     let base = batch / count
     let extra = batch % count
     var ranges: [Range<Int>] = []
@@ -37,16 +72,18 @@ extension Transformer {
     return ranges
   }
 
-  /// `lossAndGradients` on `trainingThreads` shards (see there). `tokens (B, length)` is the
-  /// packed, validated batch. Every shard runs forward, its terms and backward on its own thread
+  /// `lossAndGradients` on `trainingThreads` shards (see there) of about equal tokens
+  /// (`shardRanges(lengths:shards:)`). `tokens` and `lengths` are the packed, validated batch. Every shard runs forward, its terms and backward on its own thread
   /// with BLAS set to one thread (restored afterwards); when all succeeded, the shard gradients
   /// are added to `gradients` as `((g0 + g1) + ...)`, element by element, and the shard reports
   /// are merged in shard order. On an error `gradients` is unchanged and the error of the lowest
   /// failing shard is thrown.
-  func shardedLossAndGradients(_ batch: [TrainingSequence], tokens: [Int32], length: Int) throws
+  func shardedLossAndGradients(_ batch: [TrainingSequence], tokens: [Int32], lengths: [Int]) throws
     -> LossReport
   {
-    let ranges = Self.shardRanges(batch: batch.count, shards: trainingThreads)
+    let ranges = Self.shardRanges(lengths: lengths, shards: trainingThreads)
+    var tokenStarts = [0]
+    for length in lengths { tokenStarts.append(tokenStarts.last! + length) }
     let shardCount = ranges.count
     while trainingShards.count < shardCount {
       trainingShards.append(TrainingShard(parameterCount: layout.totalCount))
@@ -73,12 +110,13 @@ extension Transformer {
         let shard = shards[s]
         results[s] = GemmTimer.$current.withValue(timers[s]) {
           Result {
-            let act = shard.activations(config: config, batch: range.count, length: length)
-            let shardTokens = Array(tokens[(range.lowerBound * length)..<(range.upperBound * length)])
+            let act = shard.activations(config: config, lengths: Array(lengths[range]))
+            let shardTokens = Array(tokens[tokenStarts[range.lowerBound]..<tokenStarts[range.upperBound]])
             runForward(params, tokens: shardTokens, act: act)
-            act.dlogits.zero()
+            act.dlogits.pointer.update(repeating: 0, count: act.rows * config.vocabSize)
             var report = try accumulateTerms(
-              Array(batch[range]), length: length, logits: UnsafePointer(act.logits.pointer),
+              Array(batch[range]), rowOffsets: act.shape.rowOffsets,
+              logits: UnsafePointer(act.logits.pointer),
               dlogits: act.dlogits.pointer)
             report.tokens = shardTokens.count
             shard.gradients.zero()

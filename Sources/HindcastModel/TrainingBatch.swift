@@ -151,7 +151,7 @@ public struct LossReport: Sendable, Codable, Equatable {
   public var loss: Double = 0
   /// Number of terms evaluated.
   public var terms: Int = 0
-  /// Number of tokens the forward pass ran over (B x T, padding included).
+  /// Number of tokens the forward pass ran over (the sequences' own tokens; there is no padding).
   public var tokens: Int = 0
   /// Cross-entropy terms.
   public var crossEntropy = Part()
@@ -195,7 +195,7 @@ public struct LossReport: Sendable, Codable, Equatable {
 extension Transformer {
   /// Runs forward and backward over a batch of sequences, accumulating gradients of the total
   /// weighted loss into `gradients` (call `zeroGradients()` first for a fresh step). Sequences are
-  /// right-padded with `<pad>` to the longest one. Terms are validated before the forward pass
+  /// packed back to back (`forward(packed:lengths:)`), so each costs its own tokens. Terms are validated before the forward pass
   /// (a teacher's probability mass when it is evaluated); on any error `gradients` is left
   /// unchanged.
   ///
@@ -203,16 +203,17 @@ extension Transformer {
   /// see `trainingThreads`. Term weights are the caller's, so the loss normalization does not
   /// depend on the sharding.
   public func lossAndGradients(_ batch: [TrainingSequence]) throws -> LossReport {
-    let (tokens, length) = try pack(batch)
+    let (tokens, lengths) = try pack(batch)
     if trainingThreads > 1 && batch.count > 1 {
-      return try shardedLossAndGradients(batch, tokens: tokens, length: length)
+      return try shardedLossAndGradients(batch, tokens: tokens, lengths: lengths)
     }
     var report = LossReport()
-    try forward(tokens: tokens, batch: batch.count, length: length) { _ in }
+    try forward(packed: tokens, lengths: lengths, checked: true) { _ in }
     try backward { dlogits in
       guard let act = activations else { return }
       report = try accumulateTerms(
-        batch, length: length, logits: UnsafePointer(act.logits.pointer), dlogits: dlogits.baseAddress)
+        batch, rowOffsets: act.shape.rowOffsets, logits: UnsafePointer(act.logits.pointer),
+        dlogits: dlogits.baseAddress)
     }
     report.tokens = tokens.count
     return report
@@ -221,9 +222,10 @@ extension Transformer {
   /// The losses of a batch without any gradient (`gradients` is not touched): for validation sets
   /// and scoring.
   public func evaluate(_ batch: [TrainingSequence]) throws -> LossReport {
-    let (tokens, length) = try pack(batch)
-    var report = try forward(tokens: tokens, batch: batch.count, length: length) { logits in
-      try accumulateTerms(batch, length: length, logits: logits.baseAddress!, dlogits: nil)
+    let (tokens, lengths) = try pack(batch)
+    var report = try forward(packed: tokens, lengths: lengths, checked: true) { logits in
+      try accumulateTerms(
+        batch, rowOffsets: activations?.shape.rowOffsets ?? [], logits: logits.baseAddress!, dlogits: nil)
     }
     report.tokens = tokens.count
     return report
@@ -231,28 +233,30 @@ extension Transformer {
 
   /// Natural-log probabilities of each next token under the model: for every sequence, entry t is
   /// `log p(tokens[t + 1] | tokens[0...t])`, so a sequence of n tokens gets n - 1 values. The
-  /// sequences run as one padded batch and must each have at least one token.
+  /// sequences run as one packed batch and must each have at least one token.
   public func nextTokenLogprobs(_ sequences: [[Int32]]) throws -> [[Float]] {
     guard !sequences.isEmpty else { throw HindcastError(.invalidInput, "no sequences to score") }
     if let empty = sequences.firstIndex(where: { $0.isEmpty }) {
       throw HindcastError(.invalidInput, "sequence \(empty) to score is empty")
     }
-    let (tokens, length) = try pack(sequences.map { TrainingSequence(tokens: $0, terms: []) })
+    let (tokens, lengths) = try pack(sequences.map { TrainingSequence(tokens: $0, terms: []) })
     let v = config.vocabSize
-    return try forward(tokens: tokens, batch: sequences.count, length: length) { logits in
+    return try forward(packed: tokens, lengths: lengths, checked: true) { logits in
       let workspace = LossWorkspace(vocab: v)
+      let rowOffsets = activations?.shape.rowOffsets ?? []
       return sequences.enumerated().map { b, sequence in
         (0..<(sequence.count - 1)).map { t in
-          workspace.prepare(logits.baseAddress! + (b * length + t) * v)
+          workspace.prepare(logits.baseAddress! + (rowOffsets[b] + t) * v)
           return Float(workspace.logprobs[Int(sequence[t + 1])])
         }
       }
     }
   }
 
-  /// Evaluates every term on `logits (B, T, V)`; adds weighted gradients into `dlogits` if given.
+  /// Evaluates every term on the packed `logits (N, V)`, sequence b starting at row
+  /// `rowOffsets[b]`; adds weighted gradients into `dlogits` if given.
   func accumulateTerms(
-    _ batch: [TrainingSequence], length: Int, logits: UnsafePointer<Float>,
+    _ batch: [TrainingSequence], rowOffsets: [Int], logits: UnsafePointer<Float>,
     dlogits: UnsafeMutablePointer<Float>?
   ) throws -> LossReport {
     let v = config.vocabSize
@@ -260,7 +264,7 @@ extension Transformer {
     var report = LossReport()
     for (b, sequence) in batch.enumerated() {
       for term in sequence.terms {
-        let offset = (b * length + term.position) * v
+        let offset = (rowOffsets[b] + term.position) * v
         let outcome = try TermLoss.apply(
           term, logits: logits + offset, dlogits: dlogits.map { $0 + offset }, workspace: workspace)
         report.record(term, outcome)
@@ -269,12 +273,17 @@ extension Transformer {
     return report
   }
 
-  /// Packs sequences into a right-padded `(B, T)` buffer after validating every term.
-  func pack(_ batch: [TrainingSequence]) throws -> (tokens: [Int32], length: Int) {
+  /// Packs sequences back to back after validating every sequence and term.
+  func pack(_ batch: [TrainingSequence]) throws -> (tokens: [Int32], lengths: [Int]) {
     guard !batch.isEmpty else { throw HindcastError(.invalidInput, "empty training batch") }
-    let length = batch.map { $0.tokens.count }.max() ?? 0
-    var tokens = [Int32](repeating: Tokenizer.Special.pad.rawValue, count: batch.count * length)
+    var tokens: [Int32] = []
+    tokens.reserveCapacity(batch.reduce(0) { $0 + $1.tokens.count })
+    var lengths: [Int] = []
+    lengths.reserveCapacity(batch.count)
     for (b, sequence) in batch.enumerated() {
+      guard !sequence.tokens.isEmpty else {
+        throw HindcastError(.invalidInput, "training sequence \(b) has no tokens")
+      }
       for term in sequence.terms {
         guard term.position >= 0 && term.position < sequence.tokens.count else {
           throw HindcastError(
@@ -284,8 +293,10 @@ extension Transformer {
         }
         try term.validate(vocab: config.vocabSize)
       }
-      for (i, token) in sequence.tokens.enumerated() { tokens[b * length + i] = token }
+      tokens += sequence.tokens
+      lengths.append(sequence.tokens.count)
     }
-    return (tokens, length)
+    try checkPacked(tokens, lengths: lengths)
+    return (tokens, lengths)
   }
 }

@@ -1,14 +1,18 @@
 import HindcastKernels
 import HindcastSupport
 
-/// The embedded decoder-only transformer: token and position embeddings, pre-LayerNorm blocks of
-/// causal multi-head attention and a GELU MLP, a final LayerNorm and an output projection tied to
-/// the token embedding. Forward and backward passes are hand-written over the flat parameter
+/// The embedded decoder-only transformer: token embeddings (plus learned position embeddings, or
+/// rotary position embeddings on queries and keys, per `ModelConfig.positionEncoding`),
+/// pre-LayerNorm blocks of causal multi-head attention and a GELU MLP, a final LayerNorm and an
+/// output projection tied to the token embedding. Forward and backward passes are hand-written over the flat parameter
 /// buffer described by `ParameterLayout`; every matrix product goes through `cblas_sgemm`.
 ///
+/// Batches: sequences are packed back to back without padding (`forward(packed:lengths:)`), so a
+/// batch costs what its tokens cost; attention runs per sequence.
+///
 /// Ownership and threading: a `Transformer` owns its parameters, gradients and activation
-/// buffers and is not thread-safe. Activation buffers are allocated once per batch shape
-/// `(B, T)` and reused; calling `forward` with a new shape reallocates them. A training step
+/// buffers and is not thread-safe. Activation buffers are sized by capacity and reused; a call
+/// that needs more rows than any before it reallocates them. A training step
 /// (`lossAndGradients`) may run on `trainingThreads` threads internally (see there).
 public final class Transformer {
   public let config: ModelConfig
@@ -18,6 +22,8 @@ public final class Transformer {
   /// Gradients of the loss with respect to `parameters`, accumulated by `backward`. (P)
   public var gradients: [Float]
   var activations: Activations?
+  /// The rotation angles of rotary position embeddings; nil with learned positions.
+  let rotary: RotaryTable?
   /// Threads a training step (`lossAndGradients(_:)`) runs on, at least 1. With T > 1 the batch
   /// is split into T fixed shards of consecutive sequences; each shard's forward and backward pass
   /// runs on its own thread with single-threaded BLAS, into its own activations and gradient
@@ -40,6 +46,7 @@ public final class Transformer {
     try config.validate()
     self.config = config
     layout = ParameterLayout(config: config)
+    rotary = Self.rotaryTable(config)
     parameters = [Float](repeating: 0, count: layout.totalCount)
     gradients = [Float](repeating: 0, count: layout.totalCount)
     var rng = SeededRandom(seed: seed)
@@ -65,6 +72,7 @@ public final class Transformer {
     try config.validate()
     self.config = config
     layout = ParameterLayout(config: config)
+    rotary = Self.rotaryTable(config)
     guard parameters.count == layout.totalCount else {
       throw HindcastError(
         .shapeMismatch, "expected \(layout.totalCount) parameters for this config, got \(parameters.count)")
@@ -78,36 +86,62 @@ public final class Transformer {
     gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
   }
 
-  func activations(batch: Int, length: Int) -> Activations {
-    if let existing = activations, existing.batch == batch, existing.length == length { return existing }
-    let fresh = Activations(config: config, batch: batch, length: length)
-    activations = fresh
-    return fresh
+  static func rotaryTable(_ config: ModelConfig) -> RotaryTable? {
+    config.positionEncoding == .rope
+      ? RotaryTable(positions: config.contextLength, headWidth: config.headWidth) : nil
+  }
+
+  /// The activation buffers for a call on `lengths`, with the shape and positions set.
+  func activations(lengths: [Int]) -> Activations {
+    let shape = Attention.Shape(lengths: lengths, width: config.width, heads: config.heads)
+    let act = Activations.reuse(activations, config: config, for: shape)
+    activations = act
+    return act
   }
 
   /// Runs the model on `tokens (B, T)`, row-major, and calls `body` with the logits `(B, T, V)`.
-  /// Ids must be in `0..<vocabSize` and `T <= contextLength`; shorter sequences are padded by the
-  /// caller (causal attention makes right padding harmless). The logits stay valid until the next
-  /// call and are the input of `backward`.
+  /// Ids must be in `0..<vocabSize` and `T <= contextLength`; every row is one sequence of T
+  /// tokens (right padding is harmless under causal attention but costs its rows; prefer
+  /// `forward(packed:lengths:)`). The logits stay valid until the next call and are the input of
+  /// `backward`.
   public func forward<R>(
     tokens: [Int32], batch: Int, length: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R
   ) throws -> R {
     try checkTokens(tokens, batch: batch, length: length)
-    let act = activations(batch: batch, length: length)
+    return try forward(packed: tokens, lengths: [Int](repeating: length, count: batch), checked: true, body)
+  }
+
+  /// Runs the model on sequences packed back to back: sequence b is `lengths[b]` tokens of
+  /// `tokens`, starting after the previous ones, and attends only to itself (positions restart at
+  /// 0). Calls `body` with the logits `(sum of lengths, V)` in the same row order. Every length
+  /// must be in `1...contextLength` and sum to `tokens.count`.
+  public func forward<R>(
+    packed tokens: [Int32], lengths: [Int], _ body: (UnsafeBufferPointer<Float>) throws -> R
+  ) throws -> R {
+    try forward(packed: tokens, lengths: lengths, checked: false, body)
+  }
+
+  func forward<R>(
+    packed tokens: [Int32], lengths: [Int], checked: Bool, _ body: (UnsafeBufferPointer<Float>) throws -> R
+  ) throws -> R {
+    if !checked { try checkPacked(tokens, lengths: lengths) }
+    let act = activations(lengths: lengths)
     parameters.withUnsafeBufferPointer { p in
       runForward(p.baseAddress!, tokens: tokens, act: act)
     }
-    return try body(UnsafeBufferPointer(start: act.logits.pointer, count: act.logits.count))
+    return try body(UnsafeBufferPointer(start: act.logits.pointer, count: act.rows * config.vocabSize))
   }
 
-  /// Backpropagates `dlogits (B, T, V)` — written by `body` into the zeroed buffer it receives —
-  /// through the most recent `forward`, accumulating into `gradients`.
+  /// Backpropagates `dlogits (N, V)` — written by `body` into the zeroed buffer it receives, rows
+  /// as the logits of the most recent `forward` — through that forward pass, accumulating into
+  /// `gradients`.
   public func backward(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
     guard let act = activations else {
       throw HindcastError(.internalInvariant, "backward called before forward")
     }
-    act.dlogits.zero()
-    try body(act.dlogits.buffer)
+    let dlogits = UnsafeMutableBufferPointer(start: act.dlogits.pointer, count: act.rows * config.vocabSize)
+    dlogits.update(repeating: 0)
+    try body(dlogits)
     parameters.withUnsafeBufferPointer { p in
       gradients.withUnsafeMutableBufferPointer { g in
         runBackward(p.baseAddress!, g.baseAddress!, act: act)
@@ -125,28 +159,57 @@ public final class Transformer {
         .invalidInput, "sequence length \(length) exceeds the model's context of \(config.contextLength)",
         hint: "shorten the input or use a model with a longer context_length")
     }
+    try checkIds(tokens)
+  }
+
+  func checkPacked(_ tokens: [Int32], lengths: [Int]) throws {
+    guard !lengths.isEmpty else { throw HindcastError(.invalidInput, "no sequences to run") }
+    var total = 0
+    for (b, length) in lengths.enumerated() {
+      guard length >= 1 else { throw HindcastError(.invalidInput, "sequence \(b) has no tokens") }
+      guard length <= config.contextLength else {
+        throw HindcastError(
+          .invalidInput,
+          "sequence \(b) has \(length) tokens; the model's context is \(config.contextLength)",
+          hint: "shorten the input or use a model with a longer context_length")
+      }
+      total += length
+    }
+    guard total == tokens.count else {
+      throw HindcastError(
+        .invalidInput, "token buffer has \(tokens.count) ids but the sequence lengths sum to \(total)")
+    }
+    try checkIds(tokens)
+  }
+
+  func checkIds(_ tokens: [Int32]) throws {
     if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
       throw HindcastError(.invalidInput, "token id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
     }
   }
 
+  /// The forward pass over `act.shape` (set by the caller, with buffers that fit it).
   func runForward(_ p: UnsafePointer<Float>, tokens: [Int32], act: Activations) {
-    let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
-    let n = b * t
-    // Embedding: residual[0] (N, C) = wte[token] + wpe[position]
+    let (c, h, v) = (config.width, config.hiddenWidth, config.vocabSize)
+    let n = act.rows
     act.tokens = tokens
+    act.positions = Self.positions(act.shape)
+    // Embedding: residual[0] (N, C) = wte[token] (+ wpe[position] with learned positions)
     let x0 = act.residual[0].pointer
     for row in 0..<n {
       let token = Int(tokens[row])
-      let pos = row % t
       let out = x0 + row * c
       let te = p + layout.wte + token * c
-      let pe = p + layout.wpe + pos * c
-      for i in 0..<c { out[i] = te[i] + pe[i] }
+      if let wpe = layout.wpe {
+        let pe = p + wpe + Int(act.positions[row]) * c
+        for i in 0..<c { out[i] = te[i] + pe[i] }
+      } else {
+        out.update(from: te, count: c)
+      }
     }
     act.queryBlock = Attention.Shape.queryBlock(blasThreads: BLASThreads.current)
     let shape = Attention.Shape(
-      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
+      lengths: act.shape.lengths, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for (l, w) in layout.blocks.enumerated() {
       let input = act.residual[l].pointer
       LayerNorm.forward(
@@ -155,6 +218,11 @@ public final class Transformer {
       Linear.forward(
         y: act.qkv[l].pointer, x: act.ln1[l].pointer, weight: p + w.qkvWeight, bias: p + w.qkvBias, rows: n,
         inputs: c, outputs: 3 * c)
+      act.positions.withUnsafeBufferPointer { positions in
+        rotary?.apply(
+          qkv: act.qkv[l].pointer, rowStride: 3 * c, positions: positions.baseAddress!, rows: n, width: c,
+          heads: config.heads)
+      }
       Attention.forward(
         out: act.attnOut[l].pointer, probs: act.probs[l].pointer, qkv: act.qkv[l].pointer, shape: shape)
       let mid = act.residualMid[l].pointer
@@ -183,21 +251,31 @@ public final class Transformer {
       outputs: v)
   }
 
+  /// The position of every row inside its sequence.
+  static func positions(_ shape: Attention.Shape) -> [Int32] {
+    var positions = [Int32](repeating: 0, count: shape.rows)
+    for (b, length) in shape.lengths.enumerated() {
+      let first = shape.rowOffsets[b]
+      for i in 0..<length { positions[first + i] = Int32(i) }
+    }
+    return positions
+  }
+
   func runBackward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, act: Activations) {
-    let (b, t, c, h, v) = (act.batch, act.length, config.width, config.hiddenWidth, config.vocabSize)
-    let n = b * t
+    let (c, h, v) = (config.width, config.hiddenWidth, config.vocabSize)
+    let n = act.rows
     let dres = act.dresidual.pointer
     // Output projection (tied): dlnf = dlogits wte; dwte += dlogits^T lnf
     Linear.backward(
       dx: act.dnorm.pointer, dweight: g + layout.wte, dbias: nil, dy: act.dlogits.pointer, x: act.lnf.pointer,
       weight: p + layout.wte, rows: n, inputs: c, outputs: v)
-    act.dresidual.zero()
+    dres.update(repeating: 0, count: n * c)
     LayerNorm.backward(
       dx: dres, dweight: g + layout.lnfWeight, dbias: g + layout.lnfBias, dout: act.dnorm.pointer,
       x: act.residual[config.layers].pointer, weight: p + layout.lnfWeight, mean: act.lnfMean.pointer,
       rstd: act.lnfRstd.pointer, rows: n, width: c)
     let shape = Attention.Shape(
-      batch: b, length: t, width: c, heads: config.heads, queryBlock: act.queryBlock)
+      lengths: act.shape.lengths, width: c, heads: config.heads, queryBlock: act.queryBlock)
     for l in stride(from: config.layers - 1, through: 0, by: -1) {
       let w = layout.blocks[l]
       // dres holds d(residual[l+1]); the MLP branch and the skip both receive it.
@@ -221,6 +299,12 @@ public final class Transformer {
       Attention.backward(
         dqkv: act.dqkv.pointer, dout: act.dattn.pointer, qkv: act.qkv[l].pointer, probs: act.probs[l].pointer,
         scratch: act.dscores.pointer, shape: shape)
+      // The attention saw rotated queries and keys: rotate their gradients back.
+      act.positions.withUnsafeBufferPointer { positions in
+        rotary?.apply(
+          qkv: act.dqkv.pointer, rowStride: 3 * c, positions: positions.baseAddress!, rows: n, width: c,
+          heads: config.heads, inverse: true)
+      }
       Linear.backward(
         dx: act.dnorm.pointer, dweight: g + w.qkvWeight, dbias: g + w.qkvBias, dy: act.dqkv.pointer,
         x: act.ln1[l].pointer, weight: p + w.qkvWeight, rows: n, inputs: c, outputs: 3 * c)
@@ -232,13 +316,12 @@ public final class Transformer {
     // Embeddings: dres holds d(residual[0]).
     for row in 0..<n {
       let token = Int(act.tokens[row])
-      let pos = row % t
       let dte = g + layout.wte + token * c
-      let dpe = g + layout.wpe + pos * c
       let d = dres + row * c
-      for i in 0..<c {
-        dte[i] += d[i]
-        dpe[i] += d[i]
+      for i in 0..<c { dte[i] += d[i] }
+      if let wpe = layout.wpe {
+        let dpe = g + wpe + Int(act.positions[row]) * c
+        for i in 0..<c { dpe[i] += d[i] }
       }
     }
   }

@@ -9,12 +9,14 @@ import HindcastModel
 /// A teacher context that would not leave `reserve` tokens for the answer inside the model's
 /// context is shortened: notes go first, then the critique, then the feedback is cut.
 ///
-/// Answer alignment (`alignsAnswer`, on by default): student and teacher contexts are left-padded
-/// with `<pad>` to exactly `answerPosition` tokens, so the solution always occupies the same
-/// absolute positions. The model has learned absolute position embeddings; with unaligned
-/// contexts a direct answer sits at positions ~8-40 and a revision answer at ~100-170, the skill
-/// has to be learned twice and the feedback try is worse than a plain resample
-/// (docs/base-policy.md). A student prompt longer than `answerPosition` is left as it is.
+/// Answer alignment (`alignsAnswer`): student and teacher contexts are left-padded with `<pad>` to
+/// exactly `answerPosition` tokens, so the solution always occupies the same absolute positions.
+/// A model with learned absolute position embeddings needs it: with unaligned contexts a direct
+/// answer sits at positions ~8-40 and a revision answer at ~100-170, the skill has to be learned
+/// twice and the feedback try is worse than a plain resample (docs/base-policy.md). A model with
+/// rotary position embeddings sees only relative positions and needs no alignment, so its
+/// contexts hold only real tokens (`init(policy:reserve:)` and `init(config:reserve:)` choose by
+/// the model's position encoding). A student prompt longer than `answerPosition` is left as it is.
 public struct ContextBuilder: Sendable {
   public let contextLength: Int
   /// Tokens kept free for the answer.
@@ -26,6 +28,18 @@ public struct ContextBuilder: Sendable {
     self.contextLength = contextLength
     self.reserve = reserve
     self.alignsAnswer = alignsAnswer
+  }
+
+  /// Contexts for `policy`: aligned exactly when its position encoding needs it.
+  public init(policy: Policy, reserve: Int) {
+    self.init(contextLength: policy.contextLength, reserve: reserve, alignsAnswer: policy.alignsAnswers)
+  }
+
+  /// Contexts for a model of `config`: aligned exactly when it has learned absolute positions.
+  public init(config: ModelConfig, reserve: Int) {
+    self.init(
+      contextLength: config.contextLength, reserve: reserve, alignsAnswer: config.positionEncoding == .learned
+    )
   }
 
   /// The length of every aligned prompt: the position of the answer's first token.

@@ -29,6 +29,35 @@ public struct GapReport: Codable, Sendable {
     }
   }
 
+  /// A paired difference of two second tries on the same failures: per failure `x = fixed by A -
+  /// fixed by B` (in {-1, 0, 1}); the mean of `x` with its 95% normal interval
+  /// (`mean ± 1.96 sd / sqrt(n)`, sample standard deviation).
+  public struct Difference: Codable, Sendable, Equatable {
+    public var mean: Double
+    public var low: Double
+    public var high: Double
+    /// Failures fixed by A only and by B only (the discordant pairs).
+    public var onlyFirst: Int
+    public var onlySecond: Int
+    public var of: Int
+
+    init(_ a: [Bool], _ b: [Bool]) {
+      let x = zip(a, b).map { (($0 ? 1.0 : 0.0) - ($1 ? 1.0 : 0.0)) }
+      of = x.count
+      onlyFirst = zip(a, b).filter { $0 && !$1 }.count
+      onlySecond = zip(a, b).filter { !$0 && $1 }.count
+      mean = x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count)
+      let m = mean
+      let variance = x.count < 2 ? 0 : x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)
+      let half = x.isEmpty ? 0 : 1.96 * (variance / Double(x.count)).squareRoot()
+      low = mean - half
+      high = mean + half
+    }
+
+    /// Whether the interval lies strictly above zero.
+    public var clearlyPositive: Bool { low > 0 }
+  }
+
   public var tasks: Int
   public var firstAttemptPassed: Int
   public var feedbackGreedy: Rate
@@ -39,6 +68,10 @@ public struct GapReport: Codable, Sendable {
   /// Mean over failures of (teacher - student) per-token log-prob of the canonical solution.
   public var logprobGain: Double
   public var logprobGainStandardError: Double
+  /// Greedy feedback try minus plain resample (T=1), paired on the same failures.
+  public var greedyMinusResample: Difference
+  /// Feedback try at T=1 minus plain resample (T=1), paired on the same failures and seeds.
+  public var sampledMinusResample: Difference
 }
 
 public struct GapMeasurement {
@@ -50,10 +83,19 @@ public struct GapMeasurement {
     self.maxTokens = maxTokens
   }
 
-  public func measure(policy: Policy, seed: UInt64, level: FeedbackLevel = .full) throws -> GapReport {
-    let heldOut = try tasks.heldOut()
+  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks (the gap
+  /// gates training, so it is a choice and never reads the test split).
+  public static func validationTasks(_ source: TaskSource, count: Int) throws -> [TaskRecord] {
+    Array(try source.validation().prefix(count))
+  }
+
+  /// Measures the gap on `taskList` (all held-out tasks when nil).
+  public func measure(
+    policy: Policy, seed: UInt64, level: FeedbackLevel = .full, on taskList: [TaskRecord]? = nil
+  ) throws -> GapReport {
+    let heldOut = try taskList ?? tasks.heldOut()
     let family = tasks.family
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
     let students = heldOut.map { builder.student(task: $0.prompt) }
@@ -75,11 +117,12 @@ public struct GapMeasurement {
     let teacherSampled = try policy.generate(
       prompts: failures.map(\.teacher), settings: sampled, seeds: seeds)
     let resampled = try policy.generate(prompts: failures.map(\.student), settings: sampled, seeds: seeds)
-    func passes(_ generations: [Generation]) -> Int {
-      zip(failures, generations).filter {
+    func fixed(_ generations: [Generation]) -> [Bool] {
+      zip(failures, generations).map {
         family.execute(task: $0.task, attempt: Tokenizer.decodeText($1.tokens)).passed
-      }.count
+      }
     }
+    func passes(_ generations: [Generation]) -> Int { fixed(generations).filter { $0 }.count }
     let repeated = zip(failures, teacherGreedy).filter { Tokenizer.decodeText($1.tokens) == $0.attempt }.count
     let canonical = failures.map { ContextBuilder.completion($0.task.canonical) }
     let teacherScores = try policy.score(
@@ -98,6 +141,8 @@ public struct GapMeasurement {
       feedbackSampled: .init(passes(teacherSampled), failures.count),
       resampleNoFeedback: .init(passes(resampled), failures.count), repeatedAttempt: repeated,
       logprobGain: mean,
-      logprobGainStandardError: gains.isEmpty ? 0 : (variance / Double(gains.count)).squareRoot())
+      logprobGainStandardError: gains.isEmpty ? 0 : (variance / Double(gains.count)).squareRoot(),
+      greedyMinusResample: .init(fixed(teacherGreedy), fixed(resampled)),
+      sampledMinusResample: .init(fixed(teacherSampled), fixed(resampled)))
   }
 }

@@ -48,13 +48,14 @@ public struct PipelineRunner {
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
       let policy = try policy(stage, round: round)
-      // The policy that re-scores attempts: the frozen base, the round's own policy, or the EMA.
-      // A served model does not change within a run, so it is its own teacher.
+      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`). A served
+      // model does not change within a run, so it is its own teacher.
       let scorer: Policy
-      switch (run.spec.distill.teacher, policy is RemotePolicy) {
-      case (_, true), (.roundStart, _): scorer = policy
-      case (.base, false): scorer = round == 0 ? policy : EmbeddedPolicy(model: try store.load(round: 0))
-      case (.ema, false): scorer = EmbeddedPolicy(model: try store.load(round: round, kind: .ema))
+      if let embedded = policy as? EmbeddedPolicy {
+        let teacher = try TeacherSelection.teacher(run: run, round: round, current: embedded.model)
+        scorer = teacher === embedded.model ? policy : EmbeddedPolicy(model: teacher)
+      } else {
+        scorer = policy
       }
       let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
@@ -104,6 +105,7 @@ public struct PipelineRunner {
         inForce = try guardRound(round, inForce: inForce, current: summary)
         summaries.append(summary)
       }
+      try RoundGap(run: run, tasks: tasks).recordIfEnabled(round: round)
       guard round < run.spec.rounds else { break }
       for name in [StageName.rollout, .feedback, .rewrite, .memory, .distill] where needed(name) {
         try stage(name, round: round)
@@ -121,36 +123,39 @@ public struct PipelineRunner {
     return try guardAgainstCollapse(round: round, previous: inForce, current: current) ? inForce : current
   }
 
-  /// The collapse guard: when the policy that starts `round` (just distilled) is worse on held-out
-  /// greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
+  /// The collapse guard: when the policy that starts `round` (just distilled) is worse on
+  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is replaced by
   /// the previous round's policy, and the rollback is recorded in the manifest and metrics. The
   /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
   /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
   @discardableResult
   func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws -> Bool {
-    guard previous.greedyPass1 - current.greedyPass1 > run.spec.rollbackMargin else { return false }
+    // Decided on validation only: the test split is reported, never used to choose.
+    let before = previous.validation.greedyPass1
+    let after = current.validation.greedyPass1
+    guard before - after > run.spec.rollbackMargin else { return false }
     if try run.manifest().rollbacks.contains(round) { return true }
     try store.save(try store.load(round: round - 1), round: round)
     try run.withManifest { manifest in manifest.rollbacks.append(round) }
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
     event.values = [
-      "rolled_back": 1, "previous_greedy_pass1": previous.greedyPass1, "greedy_pass1": current.greedyPass1,
+      "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
     ]
     try run.record(event)
     FileHandleOutput.standardError(
       String(
         format:
-          "guard: round %d policy fell from %.1f%% to %.1f%% greedy pass@1; rolled back to round %d's policy\n",
-        round, 100 * previous.greedyPass1, 100 * current.greedyPass1, round - 1))
+          "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy\n",
+        round, 100 * before, 100 * after, round - 1))
     return true
   }
 
   /// Whether the spec's objectives need a stage at all (GRPO and RFT need no teacher).
   func needed(_ stage: StageName) -> Bool {
-    let d = run.spec.distill
+    let teacher = ObjectiveRegistry.needs(run.spec.distill).contains(.rewrites)
     switch stage {
-    case .rewrite: return d.sdpo > 0 || d.sft > 0
-    case .memory: return (d.sdpo > 0 || d.sft > 0) && run.spec.rewrite.memory
+    case .rewrite: return teacher
+    case .memory: return teacher && run.spec.rewrite.memory
     default: return true
     }
   }

@@ -7,6 +7,9 @@ import HindcastSupport
 public struct PipelineSpec: Codable, Sendable, Equatable {
   public enum Teacher: String, Codable, CaseIterable, Sendable {
     case base, roundStart = "round-start", ema
+    /// A snapshot of the policy, replaced by a round's policy only when that round's held-out
+    /// greedy pass@1 beat the snapshot's (CGTR-style refresh on improvement; `TeacherSnapshot`).
+    case best
   }
   public enum PositionMask: String, Codable, CaseIterable, Sendable {
     case upToFirstError = "up-to-first-error", all
@@ -29,7 +32,11 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var difficulty: Int = 1
     public var trainPerRound: Int = 64
     public var samplesPerTask: Int = 8
-    public var heldOut: Int = 200
+    /// Tasks of the validation split: every choice (collapse guard, rollbacks, sweeps) is made on
+    /// their greedy pass@1.
+    public var validation: Int = 200
+    /// Tasks of the test split: only ever reported.
+    public var test: Int = 1000
     public var tasksPerShard: Int = 16
     /// For the exec family: the tasks file and checker command.
     public var execTasks: String?
@@ -75,10 +82,38 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   }
 
   public struct Distill: Codable, Sendable, Equatable {
-    public var sdpo: Double = 1.0
-    public var sft: Double = 0.0
-    public var grpo: Double = 0.0
-    public var rft: Double = 0.0
+    /// Objective weights above zero by registry name (`distill.NAME`; `ObjectiveRegistry`).
+    public var weights: [String: Double] = ["sdpo": 1]
+    /// Validated `[objective.NAME]` options by objective name; only objectives with an option
+    /// set differently from its default are listed (`ObjectiveRegistry.options(of:in:)` fills in
+    /// defaults).
+    public var options: [String: ObjectiveOptions] = [:]
+    public var sdpo: Double {
+      get { weights["sdpo"] ?? 0 }
+      set { weights["sdpo"] = newValue > 0 ? newValue : nil }
+    }
+    public var sft: Double {
+      get { weights["sft"] ?? 0 }
+      set { weights["sft"] = newValue > 0 ? newValue : nil }
+    }
+    public var grpo: Double {
+      get { weights["grpo"] ?? 0 }
+      set { weights["grpo"] = newValue > 0 ? newValue : nil }
+    }
+    public var rft: Double {
+      get { weights["rft"] ?? 0 }
+      set { weights["rft"] = newValue > 0 ? newValue : nil }
+    }
+    /// Scale teacher objectives by the round's measured gap (`RoundGap`), off when its interval
+    /// includes zero.
+    public var gapGate: Bool = false
+    /// The gap at which the gate is fully open (weight x min(1, gap / reference)).
+    public var gapReference: Double = 0.25
+    /// Validation tasks the pipeline measures each round's gap on (`RoundGap`; 0 = off unless
+    /// the gate needs it, then 1).
+    public var gapTasks: Int = 64
+    /// Keep AdamW's moments from one round's distillation to the next (saved with the policy).
+    public var persistMoments: Bool = false
     public var divergence: Divergence = .reverseKL
     public var teacher: Teacher = .base
     public var positions: PositionMask = .upToFirstError
@@ -93,6 +128,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public struct Eval: Codable, Sendable, Equatable {
     public var samples: Int = 4
     public var temperature: Double = 1.0
+    /// Sampled pass@1 and pass@k are measured on the first this-many test tasks (greedy pass@1 on
+    /// all of them): sampling `samples` answers per task is the expensive part of an eval.
+    public var sampledTasks: Int = 200
   }
 
   /// Which model the rollout, rewrite and eval stages use (`[policy]`).
@@ -121,7 +159,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   /// policy shared by every arm of an experiment). Relative paths are relative to the working
   /// directory.
   public var basePolicy: String?
-  /// Guard against collapse: when held-out greedy pass@1 of a round's new policy falls more
+  /// Guard against collapse: when validation greedy pass@1 of a round's new policy falls more
   /// than this below the previous round's, the new policy is replaced by the previous one.
   /// 1 disables the guard.
   public var rollbackMargin: Double = 0.1
@@ -172,6 +210,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     config.width = try r.int("model.width", default: base.width, in: 4...16_384)
     config.heads = try r.int("model.heads", default: base.heads, in: 1...1024)
     config.contextLength = try r.int("model.context", default: base.contextLength, in: 2...16_384)
+    // "learned" (absolute, with answer-aligned contexts) or "rope" (rotary, no alignment).
+    config.positionEncoding = try r.choice("model.position", default: base.positionEncoding)
     do { try config.validate(source: source) } catch let error as HindcastError {
       throw r.invalid("model", error.message)
     }
@@ -182,7 +222,14 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: 1...5)
     s.tasks.trainPerRound = try r.int("tasks.train_per_round", default: 64, in: 1...1_000_000)
     s.tasks.samplesPerTask = try r.int("tasks.samples_per_task", default: 8, in: 1...256)
-    s.tasks.heldOut = try r.int("tasks.held_out", default: 200, in: 1...1_000_000)
+    if r.document.entries["tasks.held_out"] != nil {
+      throw r.invalid(
+        "tasks.held_out",
+        "was replaced by tasks.validation (tasks every choice is made on) and tasks.test (tasks that are only reported)"
+      )
+    }
+    s.tasks.validation = try r.int("tasks.validation", default: 200, in: 1...1_000_000)
+    s.tasks.test = try r.int("tasks.test", default: 1000, in: 1...1_000_000)
     s.tasks.tasksPerShard = try r.int("tasks.tasks_per_shard", default: 16, in: 1...100_000)
     s.tasks.execTasks = try r.string("tasks.exec_tasks", default: nil)
     s.tasks.execChecker = try r.strings("tasks.exec_checker", default: [])
@@ -211,13 +258,11 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 64, in: 0...100_000)
     s.rewrite.useSibling = try r.bool("rewrite.use_sibling", default: true)
 
-    s.distill.sdpo = try r.double("distill.sdpo", default: 1, in: 0...1000)
-    s.distill.sft = try r.double("distill.sft", default: 0, in: 0...1000)
-    s.distill.grpo = try r.double("distill.grpo", default: 0, in: 0...1000)
-    s.distill.rft = try r.double("distill.rft", default: 0, in: 0...1000)
-    if s.distill.sdpo + s.distill.sft + s.distill.grpo + s.distill.rft <= 0 {
-      throw r.invalid("distill", "needs at least one objective weight above zero (sdpo, sft, grpo, rft)")
-    }
+    try ObjectiveRegistry.read(&r, into: &s.distill)
+    s.distill.gapGate = try r.bool("distill.gap_gate", default: false)
+    s.distill.gapReference = try r.double("distill.gap_reference", default: 0.25, in: 1e-6...1)
+    s.distill.gapTasks = try r.int("distill.gap_tasks", default: 64, in: 0...1_000_000)
+    s.distill.persistMoments = try r.bool("distill.persist_moments", default: false)
     s.distill.divergence = try r.choice("distill.divergence", default: Divergence.reverseKL)
     s.distill.teacher = try r.choice("distill.teacher", default: Teacher.base)
     s.distill.positions = try r.choice("distill.positions", default: PositionMask.upToFirstError)
@@ -230,6 +275,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
 
     s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
     s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
+    s.eval.sampledTasks = try r.int("eval.sampled_tasks", default: 200, in: 0...1_000_000)
 
     s.policy.backend = try r.choice("policy.backend", default: Backend.embedded)
     s.policy.baseURL = try r.string("policy.base_url", default: "") ?? ""
@@ -249,7 +295,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
       throw r.invalid("policy.base_url", "is only used with policy.backend = \"openai\"")
     }
 
-    try r.finish(knownTables: tables)
+    try r.finish(knownTables: tables.union(ObjectiveRegistry.tables))
     return s
   }
 }

@@ -10,6 +10,10 @@ public protocol Policy: AnyObject {
   /// Longest prompt plus continuation the policy accepts, in tokens.
   var contextLength: Int { get }
 
+  /// Whether prompts must be left-padded so answers start at one fixed position: true for models
+  /// with learned absolute position embeddings (see `ContextBuilder`), false for rotary ones.
+  var alignsAnswers: Bool { get }
+
   /// One continuation per prompt; sequence `i` draws its randomness from `seeds[i]` only.
   func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation]
 
@@ -24,6 +28,8 @@ public final class EmbeddedPolicy: Policy {
   public init(model: Transformer) { self.model = model }
 
   public var contextLength: Int { model.config.contextLength }
+
+  public var alignsAnswers: Bool { model.config.positionEncoding == .learned }
 
   public func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation]
   {
@@ -65,6 +71,10 @@ public final class RemotePolicy: Policy {
   }
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
+
+  /// Only `hindcast serve` of a model with learned positions asks for aligned answers (it says
+  /// so in `/v1/models`); real LLMs use rotary positions.
+  public var alignsAnswers: Bool { remote.capabilities.alignsAnswers }
 
   /// Retries made by this policy's requests so far (for the ledger).
   public var retries: Int { remote.client.retries }

@@ -112,16 +112,20 @@ public struct RewriteRecord: ShardRecord, Equatable {
   }
 }
 
-/// One held-out task evaluated on a policy's first attempt, without feedback.
+/// One validation or test task evaluated on a policy's first attempt, without feedback.
 public struct EvalRecord: ShardRecord, Equatable {
   public static let shardKind = "eval"
   public var taskId: String
+  /// `validation` or `test`: which split the task belongs to.
+  public var split: TaskSplit
   public var greedyPassed: Bool
   public var greedyText: String
-  /// Pass/fail of each temperature sample.
+  /// Pass/fail of each temperature sample (empty for validation tasks and for test tasks beyond
+  /// `eval.sampled_tasks`).
   public var sampledPassed: [Bool]
 
   enum CodingKeys: String, CodingKey {
+    case split
     case taskId = "task_id"
     case greedyPassed = "greedy_passed"
     case greedyText = "greedy_text"

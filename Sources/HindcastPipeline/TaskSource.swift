@@ -1,18 +1,22 @@
 import HindcastSupport
 import HindcastTasks
 
-/// The tasks of a run: a fresh train set per round and one fixed held-out set.
+/// The tasks of a run: a fresh train set per round, one fixed validation set (every choice is made
+/// on it) and one fixed test set (only ever reported).
 ///
-/// Train tasks of round r come from `SeedDerivation.derive(runSeed, [r, trainLabel])`; the held-out
-/// set uses a fixed seed independent of the run seed, so every arm and seed of an experiment is
-/// evaluated on the same tasks. The split assignment of the tasks module keeps the two disjoint.
+/// Train tasks of round r come from `SeedDerivation.derive(runSeed, [r, trainLabel])`; the
+/// validation and test sets use fixed seeds independent of the run seed, so every arm and seed of
+/// an experiment is evaluated on the same tasks. The split assignment of the tasks module keeps
+/// the three disjoint.
 public struct TaskSource {
   public let family: any TaskFamily
   public let spec: PipelineSpec
   static let trainLabel: UInt64 = 0x7472_6169_6E
   static let pretrainLabel: UInt64 = 0x7072_6574
-  /// Fixed seed of the held-out set (shared by all runs of a family and difficulty).
-  public static let heldOutSeed: UInt64 = 20_261_125
+  /// Fixed seed of the test set (shared by all runs of a family and difficulty).
+  public static let testSeed: UInt64 = 20_261_125
+  /// Fixed seed of the validation set.
+  public static let validationSeed: UInt64 = 20_261_203
 
   public init(spec: PipelineSpec) throws {
     self.spec = spec
@@ -36,11 +40,24 @@ public struct TaskSource {
       seed: SeedDerivation.derive(spec.seed, [UInt64(round), Self.trainLabel]), difficulty: difficulty)
   }
 
-  /// The held-out tasks, in a fixed order.
-  public func heldOut() throws -> [TaskRecord] {
+  /// The validation tasks (`tasks.validation` of them), in a fixed order.
+  public func validation() throws -> [TaskRecord] {
     try family.generate(
-      split: .heldOut, count: spec.tasks.heldOut, seed: Self.heldOutSeed, difficulty: difficulty)
+      split: .validation, count: spec.tasks.validation, seed: Self.validationSeed, difficulty: difficulty)
   }
+
+  /// The test tasks (`tasks.test` of them), in a fixed order.
+  public func test() throws -> [TaskRecord] {
+    try family.generate(split: .test, count: spec.tasks.test, seed: Self.testSeed, difficulty: difficulty)
+  }
+
+  /// The tasks of `split` that evaluations use (`validation()` or `test()`; train has none).
+  public func evaluation(_ split: TaskSplit) throws -> [TaskRecord] {
+    split == .validation ? try validation() : try test()
+  }
+
+  /// The test tasks: the former held-out set, kept under this name for `hindcast gap`.
+  public func heldOut() throws -> [TaskRecord] { try test() }
 
   /// Tasks for the pretraining corpus (train split, independent of the rounds' tasks).
   public func pretraining(count: Int) throws -> [TaskRecord] {

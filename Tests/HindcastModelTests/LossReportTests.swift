@@ -81,7 +81,8 @@ import Testing
       abs(report.loss - (report.crossEntropy.loss + report.policyGradient.loss + report.divergence.loss))
         < 1e-9)
     #expect(report.terms == batch.flatMap(\.terms).count)
-    #expect(report.tokens == 3 * Self.sequences.map(\.count).max()!)
+    // Packed batches: the tokens of the sequences, no padding.
+    #expect(report.tokens == batch.reduce(0) { $0 + $1.tokens.count })
     #expect(abs(merged.loss - report.loss) < 1e-9 && merged.terms == report.terms)
     #expect(
       merged.policyClipped == report.policyClipped && merged.importanceClipped == report.importanceClipped)

@@ -103,7 +103,8 @@ enum TinySpec {
     difficulty = 1
     train_per_round = 6
     samples_per_task = 3
-    held_out = 8
+    validation = 4
+    test = 6
     tasks_per_shard = 2
     [pretrain]
     steps = 12

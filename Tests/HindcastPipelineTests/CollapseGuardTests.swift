@@ -6,11 +6,13 @@ import Testing
 @testable import HindcastPipeline
 
 @Suite struct CollapseGuardTests {
-  func summary(_ round: Int, _ greedy: Double) -> EvalSummary {
+  /// An eval whose validation greedy pass@1 is `greedy`; its test score is `test` (default: a
+  /// constant, so only validation can move the guard).
+  func summary(_ round: Int, _ greedy: Double, test: Double = 0.5) -> EvalSummary {
     EvalSummary(
-      round: round, family: "arith", tasks: 100, greedyPass1: greedy, sampledPass1: greedy, passAtK: greedy,
-      samples: 1,
-      greedyStandardError: 0.01)
+      round: round, family: "arith", tasks: 100, greedyPass1: test, sampledPass1: test, passAtK: test,
+      samples: 1, sampledTasks: 100, greedyStandardError: 0.01,
+      validation: EvalSummary.Validation(tasks: 50, greedyPass1: greedy, greedyStandardError: 0.01))
   }
 
   /// A tiny run in `directory` with the given rollback margin, its runner and policy store.
@@ -30,6 +32,11 @@ import Testing
     let distilled = try Transformer(config: run.spec.model.config, seed: 2)
     try store.save(base, round: 0)
     try store.save(distilled, round: 1)
+
+    // A large drop on test alone never triggers it: the guard decides on validation.
+    try runner.guardAgainstCollapse(
+      round: 1, previous: summary(0, 0.30, test: 0.9), current: summary(1, 0.30, test: 0.1))
+    #expect(try run.manifest().rollbacks.isEmpty)
 
     // A drop within the margin keeps the new policy.
     try runner.guardAgainstCollapse(round: 1, previous: summary(0, 0.30), current: summary(1, 0.25))
@@ -57,11 +64,11 @@ import Testing
       try store.save(try Transformer(config: run.spec.model.config, seed: UInt64(round + 1)), round: round)
     }
     let first = try runner.guardRound(1, inForce: summary(0, 0.51), current: summary(1, 0.49))
-    #expect(first.greedyPass1 == 0.49)
+    #expect(first.validation.greedyPass1 == 0.49)
     let second = try runner.guardRound(2, inForce: first, current: summary(2, 0.40))
-    #expect(second.greedyPass1 == 0.49, "round 2 lost 9 points and is rolled back")
+    #expect(second.validation.greedyPass1 == 0.49, "round 2 lost 9 points and is rolled back")
     let third = try runner.guardRound(3, inForce: second, current: summary(3, 0.385))
-    #expect(third.greedyPass1 == 0.49, "round 3 is 10.5 points below the policy it started from")
+    #expect(third.validation.greedyPass1 == 0.49, "round 3 is 10.5 points below the policy it started from")
     #expect(try run.manifest().rollbacks == [2, 3])
   }
 }

@@ -8,10 +8,16 @@ import Testing
 
 /// Curve arithmetic, the sweep rule, the computed conclusion and the SVG, on synthetic runs.
 @Suite struct ExperimentAnalysisTests {
-  static func eval(_ round: Int, _ pass: Double, sampled: Double = 0.1) throws -> EvalSummary {
+  /// An eval whose test greedy pass@1 is `pass` and whose validation greedy pass@1 is
+  /// `validation` (default: `pass`).
+  static func eval(_ round: Int, _ pass: Double, sampled: Double = 0.1, validation: Double? = nil) throws
+    -> EvalSummary
+  {
     let json = """
-      {"round": \(round), "family": "arith", "tasks": 100, "greedy_pass1": \(pass), "sampled_pass1": \(sampled),
-       "pass_at_k": 0.5, "samples": 4, "greedy_standard_error": 0.04}
+      {"round": \(round), "family": "arith", "split": "test", "tasks": 100, "greedy_pass1": \(pass),
+       "sampled_pass1": \(sampled), "pass_at_k": 0.5, "samples": 4, "sampled_tasks": 100,
+       "greedy_standard_error": 0.04,
+       "validation": {"tasks": 50, "greedy_pass1": \(validation ?? pass), "greedy_standard_error": 0.05}}
       """
     return try JSONDecoder().decode(EvalSummary.self, from: Data(json.utf8))
   }
@@ -70,13 +76,29 @@ import Testing
     #expect(SweepChoice.choose(arm: .grpo, seed: 1, runs: [(1e-5, a), (1e-3, nil)]).chosen == nil)
   }
 
+  /// The sweep looks at validation only: a run that is better on test but worse on validation
+  /// loses.
+  @Test func sweepChoosesOnValidationNotTest() throws {
+    func run(test: Double, validation: Double) throws -> RunRecord {
+      var record = try Self.run(.grpo, seed: 1000, passes: [0.1, 0.2], callsPerRound: 10)
+      record.evals[1] = try Self.eval(1, test, validation: validation)
+      return record
+    }
+    let testBetter = try run(test: 0.9, validation: 0.2)
+    let validationBetter = try run(test: 0.3, validation: 0.4)
+    let choice = SweepChoice.choose(
+      arm: .grpo, seed: 1000, runs: [(1e-5, testBetter), (1e-4, validationBetter)])
+    #expect(choice.chosen == 1e-4)
+    #expect(choice.candidates.map(\.finalValidationPass1) == [0.2, 0.4])
+  }
+
   func family(_ arms: [ArmResult]) throws -> FamilyResult {
     let spec = try ExperimentSpec.parse(
       text: "base = \"b.toml\"\narms = [\"sdpo\", \"grpo\"]\n[guard]\ncollapse_margin = 0.1\n",
       source: "e.toml")
     return FamilyResult(
       name: "e", family: "arith", directory: "runs/e", spec: spec, arms: arms, sweeps: [], basePass1: 0.1,
-      pretrainWallSeconds: 3, heldOutTasks: 100)
+      pretrainWallSeconds: 3, testTasks: 100, validationTasks: 50)
   }
 
   @Test func conclusionIsComputedFromTheNumbersEitherWay() throws {

@@ -64,7 +64,7 @@ import Testing
   @Test func renderedSpecsCarryTheOverridesAndReadBackIdentically() throws {
     let base = try TOMLDocument(
       text:
-        "name = \"b\"\nrounds = 3\n[distill]\nsdpo = 1.0\nsft = 0.5\nlr = 0.0001\n[tasks]\nheld_out = 9\n",
+        "name = \"b\"\nrounds = 3\n[distill]\nsdpo = 1.0\nsft = 0.5\nlr = 0.0001\n[tasks]\nvalidation = 9\n",
       source: "base.toml")
     for arm in ExperimentArm.allCases {
       var overrides = arm.overrides
@@ -76,7 +76,7 @@ import Testing
       let spec = try PipelineSpec.parse(text: text, source: "rendered.toml")
       #expect(spec.distill.learningRate == 3e-5)
       #expect(spec.basePolicy == "runs/x \"quoted\"/policy/round-0000")
-      #expect(spec.tasks.heldOut == 9)
+      #expect(spec.tasks.validation == 9)
       #expect(spec.rounds == 3)
       // The base spec's sft weight never leaks into an arm.
       let weights = [spec.distill.sdpo, spec.distill.sft, spec.distill.grpo, spec.distill.rft]

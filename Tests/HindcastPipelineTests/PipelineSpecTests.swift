@@ -41,6 +41,16 @@ import Testing
     #expect(spec.tasks.samplesPerTask == PipelineSpec().tasks.samplesPerTask)
   }
 
+  @Test func splitSizesAndTheReplacedHeldOutKey() throws {
+    let spec = try PipelineSpec.parse(
+      text: "[tasks]\nvalidation = 50\ntest = 1200\n[eval]\nsampled_tasks = 300\n", source: "spec.toml")
+    #expect(spec.tasks.validation == 50 && spec.tasks.test == 1200 && spec.eval.sampledTasks == 300)
+    #expect(PipelineSpec().tasks.test == 1000)
+    let old = try #require(error("[tasks]\nheld_out = 100\n"))
+    #expect(old.message.contains("tasks.validation") && old.message.contains("tasks.test"))
+    #expect(old.location == "spec.toml:2")
+  }
+
   @Test func unknownKeyIsNamedWithItsLine() throws {
     let e = try #require(error("rounds = 1\n[distill]\nsdpo = 1\nlearning_rate = 0.1\n"))
     #expect(e.code == .invalidConfig)

@@ -106,14 +106,22 @@ enum ExecFixtures {
   }
 
   @Test func splitsAndSelection() throws {
-    let heldOut = family.tasks.filter { $0.split == .heldOut }.map(\.id)
-    #expect(Set(heldOut).isSuperset(of: ["py-fib", "py-sum-digits", "py-palindrome"]))
+    let test = family.tasks.filter { $0.split == .test }.map(\.id)
+    #expect(Set(test).isSuperset(of: ["py-fib", "py-sum-digits", "py-palindrome"]))
+    #expect(family.tasks.first { $0.id == "py-fizzbuzz" }?.split == .validation)
     let chosen = try family.generate(
-      split: .heldOut, count: heldOut.count, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
-    #expect(Set(chosen.map(\.id)) == Set(heldOut))
+      split: .test, count: test.count, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
+    #expect(Set(chosen.map(\.id)) == Set(test))
+    // The file's split field decides; the three splits never share a task.
+    let bySplit = Dictionary(grouping: family.tasks, by: \.split).mapValues { Set($0.map(\.id)) }
+    for a in TaskSplit.allCases {
+      for b in TaskSplit.allCases where a != b {
+        #expect(bySplit[a, default: []].isDisjoint(with: bySplit[b, default: []]))
+      }
+    }
     #expect(throws: HindcastError.self) {
       try family.generate(
-        split: .heldOut, count: 50, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
+        split: .test, count: 50, seed: 1, difficulty: TaskDifficulty(levels: family.levels))
     }
     let easy = try family.generate(split: .train, count: 3, seed: 2, difficulty: TaskDifficulty(level: 1))
     #expect(easy.allSatisfy { $0.features.contains("level:1") })
@@ -259,6 +267,11 @@ enum ExecFixtures {
     let duplicate = try #require(try loadError(good + "\n" + good))
     #expect(duplicate.message.contains("duplicate task id 'a' (first on line 1)"))
     #expect(duplicate.location?.hasSuffix(":2") == true)
+    let oldSplit = try #require(try loadError(#"{"id": "a", "prompt": "p", "split": "held-out"}"#))
+    #expect(oldSplit.message.contains("replaced by \"validation\" and \"test\""))
+    #expect(oldSplit.location?.hasSuffix(":1") == true)
+    let badSplit = try #require(try loadError(#"{"id": "a", "prompt": "p", "split": "dev"}"#))
+    #expect(badSplit.message.contains("\"train\", \"validation\", \"test\""))
     let array = try #require(try loadError("[1, 2]"))
     #expect(array.message == "expected a JSON object")
     let split = try #require(try loadError(#"{"id": "a", "prompt": "p", "split": "test"}"#))

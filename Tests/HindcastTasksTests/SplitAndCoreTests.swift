@@ -6,30 +6,41 @@ import Testing
 
 @Suite struct SplitTests {
   @Test(arguments: ["arith", "listdsl"])
-  func trainAndHeldOutNeverOverlap(familyName: String) throws {
+  func trainValidationAndTestNeverOverlap(familyName: String) throws {
     let family = try TaskFamilyRegistry().family(named: familyName)
     let all = TaskDifficulty(levels: family.levels)
-    var train: [TaskRecord] = []
+    var bySplit: [TaskSplit: [TaskRecord]] = [:]
     for seed in UInt64(1)...3 {
-      train += try family.generate(split: .train, count: 1500, seed: seed, difficulty: all)
+      bySplit[.train, default: []] += try family.generate(split: .train, count: 1500, seed: seed, difficulty: all)
     }
-    let heldOut = try family.generate(split: .heldOut, count: 1500, seed: 99, difficulty: all)
-    #expect(train.allSatisfy { $0.split == .train })
-    #expect(heldOut.allSatisfy { $0.split == .heldOut })
-    let heldOutPrompts = Set(heldOut.map(\.prompt))
-    let heldOutIDs = Set(heldOut.map(\.id))
-    #expect(heldOutPrompts.count == heldOut.count)
-    #expect(train.filter { heldOutPrompts.contains($0.prompt) }.isEmpty)
-    #expect(train.filter { heldOutIDs.contains($0.id) }.isEmpty)
-    // The assignment itself is what guarantees it: every prompt maps to exactly one split.
-    #expect(train.allSatisfy { SplitAssignment.split(family: familyName, key: $0.prompt) == .train })
-    #expect(heldOut.allSatisfy { SplitAssignment.split(family: familyName, key: $0.prompt) == .heldOut })
+    bySplit[.validation] = try family.generate(split: .validation, count: 1500, seed: 98, difficulty: all)
+    bySplit[.test] = try family.generate(split: .test, count: 1500, seed: 99, difficulty: all)
+    for (split, tasks) in bySplit {
+      #expect(tasks.allSatisfy { $0.split == split })
+      // The assignment itself is what guarantees it: every prompt maps to exactly one split.
+      #expect(tasks.allSatisfy { SplitAssignment.split(family: familyName, key: $0.prompt) == split })
+    }
+    for a in TaskSplit.allCases {
+      for b in TaskSplit.allCases where a != b {
+        let prompts = Set(bySplit[b, default: []].map(\.prompt))
+        let ids = Set(bySplit[b, default: []].map(\.id))
+        #expect(bySplit[a, default: []].allSatisfy { !prompts.contains($0.prompt) && !ids.contains($0.id) })
+      }
+    }
+    #expect(Set(bySplit[.test, default: []].map(\.prompt)).count == 1500)
   }
 
-  @Test func heldOutIsAboutOneEighthOfAllTasks() {
+  @Test func validationAndTestAreEachAboutOneEighthOfAllTasks() {
     let keys = (0..<20_000).map { "\($0)+\($0 * 7 % 1000)" }
-    let heldOut = keys.filter { SplitAssignment.split(family: "arith", key: $0) == .heldOut }.count
-    #expect((2000...3000).contains(heldOut))
+    let counts = Dictionary(grouping: keys) { SplitAssignment.split(family: "arith", key: $0) }.mapValues(\.count)
+    #expect((2000...3000).contains(counts[.test, default: 0]))
+    #expect((2000...3000).contains(counts[.validation, default: 0]))
+    #expect((14_000...16_000).contains(counts[.train, default: 0]))
+  }
+
+  @Test func oldHeldOutNameIsAClearError() throws {
+    #expect(throws: HindcastError.self) { try TaskSplit.parse("held-out") }
+    #expect(try TaskSplit.parse("validation") == .validation)
   }
 
   @Test func generationIsReproducibleAndDistinct() throws {
@@ -46,9 +57,9 @@ import Testing
 
   @Test func exhaustedSpaceAndBadDifficultyAreClearErrors() throws {
     let multiplyOnly = ArithFamily(operations: [.mul])
-    // Level 1 multiplication has 90 * 8 = 720 problems, about 90 of them held out.
+    // Level 1 multiplication has 90 * 8 = 720 problems, about 90 of them in the test split.
     #expect(throws: HindcastError.self) {
-      try multiplyOnly.generate(split: .heldOut, count: 500, seed: 1, difficulty: TaskDifficulty(level: 1))
+      try multiplyOnly.generate(split: .test, count: 500, seed: 1, difficulty: TaskDifficulty(level: 1))
     }
     do {
       _ = try ArithFamily().generate(split: .train, count: 5, seed: 1, difficulty: TaskDifficulty(level: 9))
@@ -78,10 +89,10 @@ import Testing
 
   @Test func taskRecordRoundTripsThroughJSON() throws {
     let task = try ListDSLFamily().generate(
-      split: .heldOut, count: 1, seed: 3, difficulty: TaskDifficulty(level: 2))[0]
+      split: .test, count: 1, seed: 3, difficulty: TaskDifficulty(level: 2))[0]
     let data = try JSONEncoder().encode(task)
     let text = String(decoding: data, as: UTF8.self)
-    #expect(text.contains("\"split\":\"held-out\""))
+    #expect(text.contains("\"split\":\"test\""))
     #expect(try JSONDecoder().decode(TaskRecord.self, from: data) == task)
   }
 

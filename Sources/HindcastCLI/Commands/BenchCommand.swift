@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HindcastKernels
 import HindcastModel
+import HindcastPipeline
 import HindcastStorage
 import HindcastSupport
 import HindcastTraining
@@ -75,6 +76,21 @@ struct BenchCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Write the results as JSON to this file.", valueName: "out.json"))
   var json: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Instead of the parts above: one round of this spec's shapes, stage by stage, with FLOPs, GFLOP/s and the ratio to cblas_sgemm at the same shapes.",
+      valueName: "spec.toml"))
+  var pipeline: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "With --pipeline: the policy checkpoint to run (default: a fresh model of the spec's config).",
+      valueName: "dir"))
+  var checkpoint: String?
+
+  @Option(help: "With --pipeline: the seed of every sample.")
+  var seed: UInt64 = 1
+
   func validate() throws {
     if ModelConfig.presets[model] == nil {
       throw ValidationError(
@@ -101,6 +117,10 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let pipeline {
+      try runPipeline(specPath: pipeline)
+      return
+    }
     guard let config = ModelConfig.presets[model], let batches = parsedDecodeBatches else { return }
     if let json {
       // Fail before minutes of measuring, not after.
@@ -135,6 +155,45 @@ struct BenchCommand: ParsableCommand {
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try AtomicFile.write(Array(try encoder.encode(report)) + [0x0A], to: json)
       StandardError.write("bench: wrote \(json)\n")
+    }
+  }
+}
+
+extension BenchCommand {
+  /// `--pipeline`: `PipelineBenchmark` on the spec, its table on standard output.
+  func runPipeline(specPath: String) throws {
+    let spec = try PipelineSpec.load(path: specPath)
+    let threadCount = threads ?? spec.model.threads
+    BLASThreads.set(threadCount)
+    let model: Transformer
+    if let checkpoint {
+      let weights = try CheckpointIO.readWeights(checkpoint)
+      model = try Transformer(config: weights.config, parameters: weights.parameters)
+    } else {
+      model = try Transformer(config: spec.model.config, seed: seed)
+    }
+    StandardError.write(
+      "bench --pipeline: \(specPath), \(model.config.positionEncoding.rawValue) positions, "
+        + "\(threadCount) threads, \(BLASThreads.libraryDescription)\n")
+    let bench = try PipelineBenchmark(spec: spec, model: model)
+    let stages = try bench.run(seed: seed) { StandardError.write("bench: " + $0 + "\n") }
+    var rows = [["stage", "wall s", "tokens", "GFLOP", "GFLOP/s", "sgemm rows", "sgemm GFLOP/s", "ratio"]]
+    for s in stages {
+      let model = s.flops > 0
+      rows.append([
+        s.name, String(format: "%.3f", s.seconds), model ? "\(s.tokens)" : "-",
+        model ? String(format: "%.2f", s.flops / 1e9) : "-", model ? String(format: "%.1f", s.gflops) : "-",
+        model ? "\(s.gemmRows)" : "-", model ? String(format: "%.1f", s.sgemmGflops) : "-",
+        model ? String(format: "%.2f", s.sgemmRatio) : "-",
+      ])
+    }
+    let total = stages.reduce(0) { $0 + $1.seconds }
+    rows.append(["round", String(format: "%.3f", total), "", "", "", "", "", ""])
+    print(BenchTable.alignRows(rows, rightFrom: 1), terminator: "")
+    if let json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try AtomicFile.write(Array(try encoder.encode(stages)) + [0x0A], to: json)
     }
   }
 }
@@ -189,6 +248,8 @@ enum BenchTable {
   private static func fixed(_ value: Double, _ digits: Int) -> String {
     String(format: "%.\(digits)f", value)
   }
+
+  static func alignRows(_ rows: [[String]], rightFrom: Int) -> String { align(rows, rightFrom: rightFrom) }
 
   /// Columns padded to their widest cell; columns from `rightFrom` on are right-aligned.
   private static func align(_ rows: [[String]], rightFrom: Int) -> String {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import HindcastModel
 import HindcastPipeline
 import HindcastTasks
+import HindcastTraining
 
 /// `hindcast gap`: measures the teacher-student gap of a run's policy before training on it.
 struct GapCommand: ParsableCommand {
@@ -20,6 +22,13 @@ struct GapCommand: ParsableCommand {
   @Option(help: "Round whose policy to measure (0 = the base policy).")
   var round: Int = 0
 
+  @Option(
+    help: "Measure this checkpoint directory instead of a round's policy (the run gives tasks and spec).")
+  var checkpoint: String?
+
+  @Option(help: "Measure on the first N held-out tasks only (default: all of them).")
+  var tasks: Int?
+
   @Option(help: "Feedback level: full, location or bare.")
   var feedback: String = "full"
 
@@ -32,9 +41,19 @@ struct GapCommand: ParsableCommand {
     }
     let run = try options.open()
     let runner = try PipelineRunner(run: run)
-    let policy = try runner.policy(.eval, round: round)  // the embedded checkpoint or the spec's server
+    if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1; got \(tasks)") }
+    let policy: Policy
+    if let checkpoint {
+      let weights = try CheckpointIO.readWeights(checkpoint)
+      policy = EmbeddedPolicy(model: try Transformer(config: weights.config, parameters: weights.parameters))
+    } else {
+      policy = try runner.policy(.eval, round: round)  // the round's checkpoint, or the spec's server
+    }
+    let subset = try tasks.map { try GapMeasurement.validationTasks(runner.tasks, count: $0) }
     let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
-      .measure(policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000), level: level)
+      .measure(
+        policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
+        level: level, on: subset)
     if json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -46,14 +65,23 @@ struct GapCommand: ParsableCommand {
         format: "  %-34@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]", name, r.fixed, r.of, 100 * r.rate, 100 * r.low,
         100 * r.high)
     }
+    func difference(_ name: String, _ d: GapReport.Difference) -> String {
+      String(
+        format:
+          "  %-34@ %+5.1f points [%+5.1f, %+5.1f]  (%d only with feedback, %d only by resampling, of %d)",
+        name, 100 * d.mean, 100 * d.low, 100 * d.high, d.onlyFirst, d.onlySecond, d.of)
+    }
     print(
-      "gap of \(run.layout.policyName(round: round)) on \(report.tasks) held-out \(run.spec.tasks.family) tasks"
+      "gap of \(checkpoint ?? run.layout.policyName(round: round)) on \(report.tasks) held-out \(run.spec.tasks.family) tasks"
     )
     print("  first attempt (greedy) passed     \(report.firstAttemptPassed)/\(report.tasks)")
     print("  second try on failures:                fixed    rate   95% interval")
     print(line("feedback in context, greedy", report.feedbackGreedy))
     print(line("feedback in context, temperature 1", report.feedbackSampled))
     print(line("no feedback, resample at T=1", report.resampleNoFeedback))
+    print("  paired difference on the same failures (95% interval):")
+    print(difference("greedy feedback - resample", report.greedyMinusResample))
+    print(difference("T=1 feedback - resample", report.sampledMinusResample))
     print("  greedy feedback try repeated the attempt verbatim: \(report.repeatedAttempt)")
     print(
       String(

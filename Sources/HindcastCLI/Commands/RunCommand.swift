@@ -28,7 +28,7 @@ struct RunCommand: ParsableCommand {
     let summaries = try PipelineRunner(run: run).runAll()
     print(
       EvalTable.render(
-        summaries, title: "held-out pass rate by round (\(run.spec.tasks.family), \(directory))",
+        summaries, title: "pass rate by round (\(run.spec.tasks.family), \(directory))",
         rolledBack: Set(try run.manifest().rollbacks)))
   }
 }
@@ -38,20 +38,30 @@ enum EvalTable {
   /// `rolledBack`: rounds whose policy the collapse guard replaced by the one before; their rows
   /// are marked, and the final figure is that of the last policy kept.
   static func render(_ summaries: [EvalSummary], title: String, rolledBack: Set<Int> = []) -> String {
-    var lines = [title, "round  greedy pass@1      sampled pass@1  pass@k"]
+    var lines = [
+      title,
+      "       validation (chosen on)   test (reported)",
+      "round  greedy pass@1            greedy pass@1      sampled pass@1  pass@k",
+    ]
     for s in summaries {
       lines.append(
         String(
-          format: "%5d  %5.1f%% (± %4.1f)   %5.1f%%          %5.1f%%", s.round, 100 * s.greedyPass1,
+          format: "%5d  %5.1f%% (± %4.1f)          %5.1f%% (± %4.1f)   %5.1f%%          %5.1f%%", s.round,
+          100 * s.validation.greedyPass1, 100 * s.validation.greedyStandardError, 100 * s.greedyPass1,
           100 * s.greedyStandardError, 100 * s.sampledPass1, 100 * s.passAtK)
-          + (rolledBack.contains(s.round) ? "  rolled back (guard)" : ""))
+          + (rolledBack.contains(s.round) ? "  rolled back (guard, on validation)" : ""))
+    }
+    if let first = summaries.first {
+      lines.append(
+        "validation: \(first.validation.tasks) tasks; test: \(first.tasks) tasks, sampled pass@1 and "
+          + "pass@\(first.samples) on the first \(first.sampledTasks)")
     }
     let kept = summaries.filter { !rolledBack.contains($0.round) }
     if let first = summaries.first, let last = kept.last, summaries.count > 1 {
       let delta = 100 * (last.greedyPass1 - first.greedyPass1)
       lines.append(
         String(
-          format: "base %.1f%% -> final %.1f%% (%@%.1f points) greedy pass@1 on %d held-out tasks%@",
+          format: "base %.1f%% -> final %.1f%% (%@%.1f points) test greedy pass@1 on %d tasks%@",
           100 * first.greedyPass1, 100 * last.greedyPass1, delta >= 0 ? "+" : "", delta, last.tasks,
           last.round == summaries.last?.round ? "" : " (the policy of round \(last.round), kept by the guard)"
         ))

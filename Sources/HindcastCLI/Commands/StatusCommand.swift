@@ -40,10 +40,12 @@ struct StatusCommand: ParsableCommand {
       if let summary = try EvalStage.summary(run: run, round: round) {
         print(
           String(
-            format: "latest eval: round %d, greedy pass@1 %.1f%%, sampled %.1f%%, pass@%d %.1f%% on %d tasks",
-            round,
-            100 * summary.greedyPass1, 100 * summary.sampledPass1, summary.samples, 100 * summary.passAtK,
-            summary.tasks))
+            format:
+              "latest eval: round %d, validation greedy pass@1 %.1f%% on %d tasks; test greedy pass@1 %.1f%% "
+              + "on %d tasks, sampled %.1f%%, pass@%d %.1f%% on %d",
+            round, 100 * summary.validation.greedyPass1, summary.validation.tasks, 100 * summary.greedyPass1,
+            summary.tasks, 100 * summary.sampledPass1, summary.samples, 100 * summary.passAtK,
+            summary.sampledTasks))
         break
       }
     }

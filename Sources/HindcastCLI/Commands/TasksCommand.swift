@@ -45,7 +45,7 @@ struct FamilyOptions: ParsableArguments {
 
 /// Which tasks to generate: split, count, seed, difficulty.
 struct GenerationOptions: ParsableArguments {
-  @Option(help: "Split: train or held-out.")
+  @Option(help: "Split: train, validation or test.")
   var split: TaskSplit = .train
 
   @Option(help: "Number of tasks (default: 10; for exec list, every task of the split).")

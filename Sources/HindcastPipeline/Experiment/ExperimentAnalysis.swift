@@ -5,7 +5,7 @@ public struct CurvePoint: Sendable, Equatable {
   public var round: Int
   /// Mean training environment calls spent before this eval.
   public var calls: Double
-  /// Mean held-out greedy pass@1 over seeds.
+  /// Mean test greedy pass@1 over seeds.
   public var pass1: Double
   /// Standard error of `pass1`: over seeds when there are at least two, else the eval's binomial
   /// standard error.
@@ -139,11 +139,14 @@ public struct FamilyResult: Sendable {
   /// Greedy pass@1 of the shared base policy (round 0 of the base run).
   public var basePass1: Double?
   public var pretrainWallSeconds: Double
-  public var heldOutTasks: Int
+  /// Tasks of the test split (reported) and of the validation split (choices).
+  public var testTasks: Int
+  public var validationTasks: Int
 
   public init(
     name: String, family: String, directory: String, spec: ExperimentSpec, arms: [ArmResult],
-    sweeps: [SweepChoice], basePass1: Double?, pretrainWallSeconds: Double, heldOutTasks: Int
+    sweeps: [SweepChoice], basePass1: Double?, pretrainWallSeconds: Double, testTasks: Int,
+    validationTasks: Int
   ) {
     self.name = name
     self.family = family
@@ -153,7 +156,8 @@ public struct FamilyResult: Sendable {
     self.sweeps = sweeps
     self.basePass1 = basePass1
     self.pretrainWallSeconds = pretrainWallSeconds
-    self.heldOutTasks = heldOutTasks
+    self.testTasks = testTasks
+    self.validationTasks = validationTasks
   }
 
   /// The baseline arm (grpo or rft) with the best final mean accuracy.

@@ -48,7 +48,7 @@ public struct FamilyConclusion: Sendable {
     self.target = target
     baselineCalls = result.callsToTarget(baselineArm)
     sentences.append(
-      "\(family): the best scalar-reward baseline is \(baselineArm.arm.rawValue), final held-out greedy pass@1 "
+      "\(family): the best scalar-reward baseline is \(baselineArm.arm.rawValue), final test greedy pass@1 "
         + "\(Self.percent(target)) ± \(Self.percent(baselineFinal.standardError)) after "
         + "\(Int(baselineFinal.calls.rounded())) environment calls (base policy \(result.basePass1.map(Self.percent) ?? "n/a"))."
     )

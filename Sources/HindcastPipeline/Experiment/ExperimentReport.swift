@@ -32,7 +32,7 @@ public enum ExperimentReport {
     return written
   }
 
-  /// The plot of one family: mean held-out greedy pass@1 against mean cumulative training
+  /// The plot of one family: mean test greedy pass@1 against mean cumulative training
   /// environment calls, one line per arm (baselines dashed), standard-error bands and whiskers.
   public static func plot(_ result: FamilyResult) -> SVGPlot {
     let series = result.arms.map { arm in
@@ -50,8 +50,8 @@ public enum ExperimentReport {
     let seeds = result.spec.seeds.count
     return SVGPlot(
       title:
-        "\(result.family): held-out greedy pass@1 vs environment calls (mean ± SE, \(seeds) seed\(seeds == 1 ? "" : "s"))",
-      xLabel: "training environment calls (cumulative, eval excluded)", yLabel: "held-out greedy pass@1",
+        "\(result.family): test greedy pass@1 vs environment calls (mean ± SE, \(seeds) seed\(seeds == 1 ? "" : "s"))",
+      xLabel: "training environment calls (cumulative, eval excluded)", yLabel: "test greedy pass@1",
       series: series, references: references)
   }
 
@@ -78,7 +78,7 @@ public enum ExperimentReport {
     lines.append("```")
     lines.append("")
     lines.append(
-      "Accuracy is held-out greedy pass@1 (first attempt, no feedback) of the policy that starts each round. "
+      "Accuracy is test greedy pass@1 (first attempt, no feedback) of the policy that starts each round. "
         + "Environment calls are the executor/checker calls of training (rollout feedback and rewrite "
         + "verification); eval calls are not charged, and all arms share one pretrained base policy. "
         + "Means and standard errors are over seeds. docs/experiments.md explains the arms and the method.")
@@ -105,9 +105,9 @@ public enum ExperimentReport {
     lines.append("")
     lines.append(
       "Experiment `\(spec.name)`: \(spec.arms.count) arms, seeds \(spec.seeds.map(String.init).joined(separator: ", ")), "
-        + "\(spec.rounds) rounds per run, learning rates swept on seed \(spec.seeds[0]): "
+        + "\(spec.rounds) rounds per run, learning rates swept on seed \(spec.sweepSeed) (validation): "
         + spec.learningRates.map { "\($0)" }.joined(separator: ", ") + ". Base policy: greedy pass@1 "
-        + "\(percent(result.basePass1)) on \(result.heldOutTasks) held-out tasks, pretrained once in "
+        + "\(percent(result.basePass1)) on \(result.testTasks) test tasks, pretrained once in "
         + String(format: "%.0f s.", result.pretrainWallSeconds))
     lines.append("")
     lines.append("![\(result.family): pass@1 vs environment calls](\(plotName))")
@@ -162,14 +162,17 @@ public enum ExperimentReport {
   static func sweepTable(_ result: FamilyResult) -> [String] {
     guard result.spec.learningRates.count > 1 else { return [] }
     var lines = [
-      "Learning-rate sweep (seed \(result.spec.seeds[0]); the best final pass@1 wins, ties go to the better mean over rounds):",
-      "", "| arm | lr | final pass@1 | mean pass@1 (rounds 1…R) | chosen |", "|---|---|---|---|---|",
+      "Learning-rate sweep (**chosen on validation**: sweep seed \(result.spec.sweepSeed), never a reported seed, "
+        + "\(result.validationTasks) validation tasks; the best final validation pass@1 wins, ties go to the better "
+        + "mean over rounds):",
+      "", "| arm | lr | final validation pass@1 | mean validation pass@1 (rounds 1…R) | chosen |",
+      "|---|---|---|---|---|",
     ]
     for sweep in result.sweeps {
       for candidate in sweep.candidates {
         lines.append(
-          "| \(sweep.arm.rawValue) | \(candidate.learningRate) | \(percent(candidate.finalGreedyPass1)) "
-            + "| \(percent(candidate.meanGreedyPass1)) | \(candidate.learningRate == sweep.chosen ? "✓" : "") |"
+          "| \(sweep.arm.rawValue) | \(candidate.learningRate) | \(percent(candidate.finalValidationPass1)) "
+            + "| \(percent(candidate.meanValidationPass1)) | \(candidate.learningRate == sweep.chosen ? "✓" : "") |"
         )
       }
     }

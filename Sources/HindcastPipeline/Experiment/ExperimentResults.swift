@@ -45,12 +45,16 @@ public enum ExperimentResults {
     var arms: [ArmResult] = []
     var sweeps: [SweepChoice] = []
     for arm in spec.arms {
-      let firstSeed = spec.seeds[0]
-      var candidates: [(learningRate: Double, record: RunRecord?)] = []
-      for learningRate in spec.learningRates {
-        candidates.append((learningRate, try record(arm, learningRate, firstSeed)))
+      let choice: SweepChoice
+      if spec.learningRates.count > 1 {
+        var candidates: [(learningRate: Double, record: RunRecord?)] = []
+        for learningRate in spec.learningRates {
+          candidates.append((learningRate, try record(arm, learningRate, spec.sweepSeed)))
+        }
+        choice = SweepChoice.choose(arm: arm, seed: spec.sweepSeed, runs: candidates)
+      } else {
+        choice = SweepChoice.single(arm: arm, learningRate: spec.learningRates[0])
       }
-      let choice = SweepChoice.choose(arm: arm, seed: firstSeed, runs: candidates)
       sweeps.append(choice)
       guard let chosen = choice.chosen else { continue }
       let runs = try spec.seeds.compactMap { try record(arm, chosen, $0) }
@@ -59,6 +63,6 @@ public enum ExperimentResults {
     return FamilyResult(
       name: spec.name, family: baseSpec.tasks.family, directory: directory, spec: spec, arms: arms,
       sweeps: sweeps, basePass1: basePass1, pretrainWallSeconds: pretrainWall,
-      heldOutTasks: baseSpec.tasks.heldOut)
+      testTasks: baseSpec.tasks.test, validationTasks: baseSpec.tasks.validation)
   }
 }

@@ -4,7 +4,7 @@ import HindcastSupport
 import Logging
 
 /// Runs an experiment: pretrains the shared base policy once, sweeps each arm's learning rate on
-/// the first seed, then runs every seed at the chosen rate. Every (arm, lr, seed) is an ordinary
+/// the sweep seed (chosen on validation), then runs every reported seed at the chosen rate. Every (arm, lr, seed) is an ordinary
 /// pipeline run with a generated, frozen spec, so rerunning skips whatever is complete.
 public struct ExperimentRunner {
   public let spec: ExperimentSpec
@@ -80,8 +80,7 @@ public struct ExperimentRunner {
 
   /// The number of pipeline runs the whole experiment needs (the base run excluded).
   public var plannedRuns: Int {
-    let perArm =
-      spec.learningRates.count > 1 ? spec.learningRates.count + spec.seeds.count - 1 : spec.seeds.count
+    let perArm = (spec.learningRates.count > 1 ? spec.learningRates.count : 0) + spec.seeds.count
     return perArm * spec.arms.count
   }
 
@@ -107,41 +106,49 @@ public struct ExperimentRunner {
     let parallel = executor == nil ? 1 : max(1, jobs)
     // The base run is a single job: it runs here, so its progress lines show.
     try runBase(inProcessExecutor())
-    let sweepLearningRates = spec.learningRates
-    let sweepSeeds = spec.learningRates.count > 1 ? [spec.seeds[0]] : spec.seeds
+    // Phase one: the sweep, on its own seed, only when there is something to choose.
+    let sweeping = spec.learningRates.count > 1
     var phaseOne: [Job] = []
-    for arm in spec.arms {
-      for learningRate in sweepLearningRates {
-        for seed in sweepSeeds { phaseOne.append(Job(arm: arm, learningRate: learningRate, seed: seed)) }
+    if sweeping {
+      for arm in spec.arms {
+        for learningRate in spec.learningRates {
+          phaseOne.append(Job(arm: arm, learningRate: learningRate, seed: spec.sweepSeed))
+        }
       }
     }
     var counter = 0
     try runJobs(phaseOne, counter: &counter, parallel: parallel, execute: execute)
+    // Phase two: every reported seed at the rate chosen on validation.
     var choices: [SweepChoice] = []
     var phaseTwo: [Job] = []
     for arm in spec.arms {
-      let runs = try spec.learningRates.map { learningRate in
-        (
-          learningRate,
-          Optional(
-            try RunRecord.load(
-              directory: layout.run(arm: arm, learningRate: learningRate, seed: spec.seeds[0]), arm: arm,
-              learningRate: learningRate, seed: spec.seeds[0]))
-        )
+      let choice: SweepChoice
+      if sweeping {
+        let runs = try spec.learningRates.map { learningRate in
+          (
+            learningRate,
+            Optional(
+              try RunRecord.load(
+                directory: layout.run(arm: arm, learningRate: learningRate, seed: spec.sweepSeed), arm: arm,
+                learningRate: learningRate, seed: spec.sweepSeed))
+          )
+        }
+        choice = SweepChoice.choose(arm: arm, seed: spec.sweepSeed, runs: runs)
+      } else {
+        choice = SweepChoice.single(arm: arm, learningRate: spec.learningRates[0])
       }
-      let choice = SweepChoice.choose(arm: arm, seed: spec.seeds[0], runs: runs)
       choices.append(choice)
       guard let chosen = choice.chosen else {
         throw HindcastError(
           .internalInvariant, "learning-rate sweep of \(arm.rawValue) has an incomplete run",
           location: layout.root)
       }
-      if spec.learningRates.count > 1 {
-        let summary = choice.candidates.map { "\($0.learningRate): \(Self.percent($0.finalGreedyPass1))" }
+      if sweeping {
+        let summary = choice.candidates.map { "\($0.learningRate): \(Self.percent($0.finalValidationPass1))" }
           .joined(separator: ", ")
-        progress("sweep \(arm.rawValue): final greedy pass@1 \(summary) -> lr \(chosen)")
-        phaseTwo += spec.seeds.dropFirst().map { Job(arm: arm, learningRate: chosen, seed: $0) }
+        progress("sweep \(arm.rawValue): final validation greedy pass@1 \(summary) -> lr \(chosen)")
       }
+      phaseTwo += spec.seeds.map { Job(arm: arm, learningRate: chosen, seed: $0) }
     }
     try writeSweep(choices)
     try runJobs(phaseTwo, counter: &counter, parallel: parallel, execute: execute)
@@ -174,7 +181,7 @@ public struct ExperimentRunner {
     try execute(layout.baseSpec, layout.baseRun)
     let pass = try EvalStage.summary(run: run, round: 0)?.greedyPass1
     progress(
-      "base policy: done in \(ProgressLine.duration(Date().timeIntervalSince(started))), held-out greedy pass@1 "
+      "base policy: done in \(ProgressLine.duration(Date().timeIntervalSince(started))), test greedy pass@1 "
         + Self.percent(pass))
   }
 

@@ -7,7 +7,8 @@ import HindcastSupport
 ///
 ///     name = "experiment-arith"
 ///     base = "quickstart.toml"            # relative to this file's directory
-///     seeds = [1, 2, 3]
+///     seeds = [1, 2, 3, 4, 5]
+///     sweep_seed = 1000                   # learning-rate sweep runs, never reported
 ///     arms = ["sdpo", "grpo", "rft"]
 ///     learning_rates = [3e-5, 1e-4, 3e-4]
 ///     [budget]
@@ -22,14 +23,16 @@ public struct ExperimentSpec: Sendable, Equatable {
   public var base: String
   /// The base pipeline spec resolved against the experiment file's directory.
   public var basePath: String
-  /// Run seeds; the first one is also the seed of the learning-rate sweep.
+  /// Reported run seeds.
   public var seeds: [UInt64]
+  /// Seed of the learning-rate sweep's runs; never one of `seeds`, so no sweep run is reported.
+  public var sweepSeed: UInt64
   public var arms: [ExperimentArm]
   /// Candidate values of `distill.lr`; a single value means no sweep.
   public var learningRates: [Double]
   /// Rounds every run gets (each round: rollout, feedback, rewrite, memory, distill, eval).
   public var rounds: Int
-  /// An arm whose mean held-out greedy pass@1 falls more than this below its best round is
+  /// An arm whose mean test greedy pass@1 falls more than this below its best round is
   /// flagged as collapsed in the report (absolute, 0...1).
   public var collapseMargin: Double
   /// Pipeline-spec keys (dotted, e.g. `tasks.train_per_round`) applied to every run.
@@ -67,6 +70,11 @@ public struct ExperimentSpec: Sendable, Equatable {
     guard !seeds.isEmpty, Set(seeds).count == seeds.count else {
       throw r.invalid("seeds", "must list at least one seed, without repeats")
     }
+    let sweepSeed = UInt64(try r.int("sweep_seed", default: 1000, in: 0...Int.max))
+    guard !seeds.contains(sweepSeed) else {
+      throw r.invalid(
+        "sweep_seed", "must differ from every reported seed: the sweep's runs are never reported")
+    }
     let armNames = try r.strings("arms", default: [ExperimentArm.sdpo.rawValue, ExperimentArm.grpo.rawValue])
     var arms: [ExperimentArm] = []
     for armName in armNames {
@@ -102,7 +110,7 @@ public struct ExperimentSpec: Sendable, Equatable {
     let directory = (source as NSString).deletingLastPathComponent
     let basePath = base.hasPrefix("/") || directory.isEmpty ? base : directory + "/" + base
     return ExperimentSpec(
-      name: name, base: base, basePath: basePath, seeds: seeds, arms: arms, learningRates: learningRates,
+      name: name, base: base, basePath: basePath, seeds: seeds, sweepSeed: sweepSeed, arms: arms, learningRates: learningRates,
       rounds: rounds, collapseMargin: margin, pipelineOverrides: overrides)
   }
 

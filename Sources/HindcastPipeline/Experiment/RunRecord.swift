@@ -27,7 +27,7 @@ public struct LedgerTotals: Sendable, Equatable {
 ///
 /// Round r's eval measures the policy that starts round r, so the environment calls "spent to
 /// reach" eval r are the training calls of rounds 0..<r. Eval and pretraining are not charged:
-/// every arm evaluates the same held-out set and shares the same base policy.
+/// every arm evaluates the same validation and test sets and shares the same base policy.
 public struct RunRecord: Sendable {
   public var arm: ExperimentArm
   public var learningRate: Double
@@ -151,30 +151,35 @@ public struct RunRecord: Sendable {
   }
 }
 
-/// The learning-rate choice of one arm: every candidate's first-seed run and the winner.
+/// The learning-rate choice of one arm: every candidate's sweep run and the winner.
+///
+/// Chosen on the **validation** split only, on runs of the sweep seed, which is never one of the
+/// reported seeds: neither the test split nor a reported run influences the choice.
 public struct SweepChoice: Codable, Sendable, Equatable {
   public struct Candidate: Codable, Sendable, Equatable {
     public var learningRate: Double
-    /// Held-out greedy pass@1 of the final round (nil while the run is incomplete).
-    public var finalGreedyPass1: Double?
-    /// Mean greedy pass@1 over rounds 1...R (tie-breaker: learns sooner).
-    public var meanGreedyPass1: Double?
+    /// Validation greedy pass@1 of the final round (nil while the run is incomplete).
+    public var finalValidationPass1: Double?
+    /// Mean validation greedy pass@1 over rounds 1...R (tie-breaker: learns sooner).
+    public var meanValidationPass1: Double?
 
     enum CodingKeys: String, CodingKey {
       case learningRate = "lr"
-      case finalGreedyPass1 = "final_greedy_pass1"
-      case meanGreedyPass1 = "mean_greedy_pass1"
+      case finalValidationPass1 = "final_validation_greedy_pass1"
+      case meanValidationPass1 = "mean_validation_greedy_pass1"
     }
   }
 
   public var arm: ExperimentArm
+  /// The sweep seed (not a reported seed).
   public var seed: UInt64
   public var candidates: [Candidate]
   /// The chosen learning rate, or nil while some candidate is incomplete.
   public var chosen: Double?
 
-  /// Picks the candidate with the best final greedy pass@1; ties go to the better mean over
-  /// rounds 1...R, then to the earlier entry of the sweep list. Needs every candidate complete.
+  /// Picks the candidate with the best final validation greedy pass@1; ties go to the better
+  /// mean over rounds 1...R, then to the earlier entry of the sweep list. Needs every candidate
+  /// complete.
   public static func choose(
     arm: ExperimentArm, seed: UInt64, runs: [(learningRate: Double, record: RunRecord?)]
   )
@@ -182,19 +187,21 @@ public struct SweepChoice: Codable, Sendable, Equatable {
   {
     let candidates = runs.map { item -> Candidate in
       guard let record = item.record, record.isComplete, let last = record.evals.last else {
-        return Candidate(learningRate: item.learningRate, finalGreedyPass1: nil, meanGreedyPass1: nil)
+        return Candidate(learningRate: item.learningRate, finalValidationPass1: nil, meanValidationPass1: nil)
       }
-      let later = record.evals.dropFirst().map(\.greedyPass1)
-      let mean = later.isEmpty ? last.greedyPass1 : later.reduce(0, +) / Double(later.count)
+      let later = record.evals.dropFirst().map(\.validation.greedyPass1)
+      let mean = later.isEmpty ? last.validation.greedyPass1 : later.reduce(0, +) / Double(later.count)
       return Candidate(
-        learningRate: item.learningRate, finalGreedyPass1: last.greedyPass1, meanGreedyPass1: mean)
+        learningRate: item.learningRate, finalValidationPass1: last.validation.greedyPass1,
+        meanValidationPass1: mean)
     }
     var best: Candidate?
     for candidate in candidates {
-      guard let final = candidate.finalGreedyPass1, let mean = candidate.meanGreedyPass1 else {
+      guard let final = candidate.finalValidationPass1, let mean = candidate.meanValidationPass1 else {
         return SweepChoice(arm: arm, seed: seed, candidates: candidates, chosen: nil)
       }
-      if let current = best, let bestFinal = current.finalGreedyPass1, let bestMean = current.meanGreedyPass1,
+      if let current = best, let bestFinal = current.finalValidationPass1,
+        let bestMean = current.meanValidationPass1,
         final < bestFinal || (final == bestFinal && mean <= bestMean)
       {
         continue
@@ -202,5 +209,13 @@ public struct SweepChoice: Codable, Sendable, Equatable {
       best = candidate
     }
     return SweepChoice(arm: arm, seed: seed, candidates: candidates, chosen: best?.learningRate)
+  }
+
+  /// The choice when there is nothing to sweep (one candidate rate): that rate, no runs.
+  public static func single(arm: ExperimentArm, learningRate: Double) -> SweepChoice {
+    SweepChoice(
+      arm: arm, seed: 0,
+      candidates: [Candidate(learningRate: learningRate, finalValidationPass1: nil, meanValidationPass1: nil)],
+      chosen: learningRate)
   }
 }

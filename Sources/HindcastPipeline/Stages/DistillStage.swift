@@ -1,113 +1,160 @@
 import Foundation
 import HindcastModel
 import HindcastSupport
+import HindcastTasks
 import HindcastTraining
 
 /// Stage `distill`: trains the next round's policy from the current one, without privileged
-/// context, toward the teacher. Objectives are combined with the spec's weights:
+/// context. It only joins, batches and steps: every rollout is joined with its task, feedback,
+/// group and teacher view into a `RolloutView`, each active objective of `ObjectiveRegistry`
+/// (the spec's `distill.NAME` weights) turns the view into weighted sequences, and the pool is
+/// trained in shuffled minibatches.
 ///
-/// - `sdpo`: per-token divergence between the student and the teacher's stored top-k
-///   distribution on the student's own attempt, weighted by a clipped importance ratio; on every
-///   position or only up to and including the first located error.
-/// - `sft`: cross-entropy on verified hindsight rewrites in the student context.
-/// - `rft`: cross-entropy on the policy's own passing attempts.
-/// - `grpo`: clipped policy gradient with group-normalized binary rewards.
-///
-/// Each objective's weight is split evenly over its loss terms within a minibatch, so weights
-/// mean the same thing whatever the number of tokens.
+/// Each objective's weight is split evenly over its loss terms within a minibatch (times the
+/// objective's own relative term weights), so weights mean the same thing whatever the number of
+/// tokens. With `distill.gap_gate`, teacher objectives' weights are also scaled by the round's
+/// measured teacher-student gap (`RoundGap.gate`).
 public struct DistillStage {
   public let run: Run
   public let tasks: TaskSource
 
-  enum Objective: Int, CaseIterable { case sdpo, sft, rft, grpo }
-
-  struct Example {
-    var sequence: TrainingSequence
-    var objective: Objective
+  public init(run: Run, tasks: TaskSource) {
+    self.run = run
+    self.tasks = tasks
   }
 
-  /// Builds the training pool of `round` from its rollout, feedback and rewrite shards.
-  func pool(round: Int, contextLength: Int) throws -> [Example] {
+  /// One pool entry: a sequence and the objective (registry name) that made it.
+  struct Example {
+    var sequence: TrainingSequence
+    var objective: String
+  }
+
+  /// Joins the round's rollout, feedback and (when `withRewrites`) rewrite shards into views, in
+  /// shard and rollout order. Rollouts without task or feedback, with an empty attempt or one that
+  /// does not fit the context are left out; groups hold every feedback record of the task in the
+  /// shard.
+  func views(round: Int, config: ModelConfig, withRewrites: Bool) throws -> [RolloutView] {
     let spec = run.spec
-    let d = spec.distill
-    let needsRewrites = d.sdpo > 0 || d.sft > 0
-    try run.requireComplete(round: round, stage: needsRewrites ? .rewrite : .feedback, for: .distill)
+    let contextLength = config.contextLength
+    try run.requireComplete(round: round, stage: withRewrites ? .rewrite : .feedback, for: .distill)
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(config: config, reserve: spec.rollout.maxTokens)
     let shards = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .rollout)] ?? 0
-    var examples: [Example] = []
+    var views: [RolloutView] = []
     for shard in 0..<shards {
       let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
       let rewrites =
-        needsRewrites
-        ? try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard) : []
-      let feedbackById = Dictionary(feedback.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
-      let rewriteById = Dictionary(rewrites.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
-      // GRPO advantages: rewards normalized within each task's group of samples.
-      var groups: [String: [Double]] = [:]
-      for item in feedback { groups[item.taskId, default: []].append(item.reward) }
-      for rollout in rollouts {
-        guard let task = byId[rollout.taskId], let fb = feedbackById[rollout.id], !rollout.tokens.isEmpty
-        else {
-          continue
+        withRewrites ? try run.readShard(RewriteRecord.self, round: round, stage: .rewrite, shard: shard) : []
+      views += Self.join(
+        rollouts: rollouts, feedback: feedback, rewrites: rewrites, tasks: byId, builder: builder,
+        contextLength: contextLength)
+    }
+    return views
+  }
+
+  /// Joins one shard's records into views (see `views(round:config:withRewrites:)`).
+  static func join(
+    rollouts: [RolloutRecord], feedback: [FeedbackRecord], rewrites: [RewriteRecord],
+    tasks byId: [String: TaskRecord],
+    builder: ContextBuilder, contextLength: Int
+  ) -> [RolloutView] {
+    let feedbackById = Dictionary(feedback.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
+    let rewriteById = Dictionary(rewrites.map { ($0.rolloutId, $0) }, uniquingKeysWith: { a, _ in a })
+    var groups: [String: [RolloutView.Sibling]] = [:]
+    for item in feedback {
+      groups[item.taskId, default: []].append(
+        .init(rolloutId: item.rolloutId, reward: item.reward, passed: item.passed))
+    }
+    var views: [RolloutView] = []
+    for rollout in rollouts {
+      guard let task = byId[rollout.taskId], let fb = feedbackById[rollout.id], !rollout.tokens.isEmpty else {
+        continue
+      }
+      let prompt = builder.student(task: task.prompt)
+      guard prompt.count + rollout.tokens.count <= contextLength else { continue }
+      views.append(
+        RolloutView(
+          task: task, rollout: rollout, feedback: fb, rewrite: rewriteById[rollout.id],
+          group: groups[rollout.taskId] ?? [], prompt: prompt, contextLength: contextLength))
+    }
+    return views
+  }
+
+  /// Fills what the objectives need beyond the stored records: full-vocabulary teacher scores
+  /// (re-scored by `teacher` on the stored teacher contexts) and the round-start student's
+  /// log-probabilities of hindsight rewrites (by `student`).
+  static func complete(
+    _ views: inout [RolloutView], needs: ObjectiveNeeds, teacher: () throws -> Transformer,
+    student: Transformer
+  ) throws {
+    if needs.contains(.fullTeacher) {
+      let scored = views.indices.filter { views[$0].rewrite != nil }
+      let model = try teacher()
+      let results = try Scorer.score(
+        model: model, prompts: scored.map { views[$0].rewrite?.teacherTokens ?? [] },
+        continuations: scored.map { views[$0].rollout.tokens }, fullDistribution: true)
+      let v = model.config.vocabSize
+      for (index, result) in zip(scored, results) {
+        guard let rows = result.distribution else { continue }
+        views[index].fullTeacher = (0..<result.logprobs.count).map { Array(rows[($0 * v)..<(($0 + 1) * v)]) }
+      }
+    }
+    if needs.contains(.rewriteStudentLogprobs) {
+      var pairs: [(view: Int, sample: Int)] = []
+      for (i, view) in views.enumerated() {
+        views[i].rewriteStudentLogprobs = Array(repeating: nil, count: view.rewrite?.hindsight.count ?? 0)
+        for (j, sample) in (view.rewrite?.hindsight ?? []).enumerated()
+        where !sample.tokens.isEmpty && view.prompt.count + sample.tokens.count <= view.contextLength {
+          pairs.append((i, j))
         }
-        let prompt = builder.student(task: task.prompt)
-        guard prompt.count + rollout.tokens.count <= contextLength else { continue }
-        let start = prompt.count - 1
-        // Up to the first error: only attempts with an error the executor located, on the
-        // positions up to and including it (a passing attempt has nothing to correct, and the
-        // teacher never saw "passed" feedback in pretraining). All positions: every attempt.
-        let located = d.positions == .all ? rollout.tokens.count - 1 : (fb.passed ? nil : fb.firstErrorToken)
-        if d.sdpo > 0, let last = located, let rewrite = rewriteById[rollout.id],
-          rewrite.teacherTopIds.count == rollout.tokens.count
-        {
-          let kind: DivergenceKind =
-            d.divergence == .forwardKL ? .forwardKL : d.divergence == .reverseKL ? .reverseKL : .jsd
-          let terms = (0...last).map { j in
-            TokenTerm(
-              position: start + j, weight: 1,
-              kind: .divergence(
-                teacher: .topK(ids: rewrite.teacherTopIds[j], logprobs: rewrite.teacherTopLogprobs[j]),
-                kind: kind,
-                importance: ImportanceWeight(
-                  oldLogprob: rollout.logprobs[j], target: rollout.tokens[j], clip: Float(d.ratioClip))))
-          }
-          examples.append(
-            Example(
-              sequence: TrainingSequence(tokens: prompt + rollout.tokens, terms: terms), objective: .sdpo))
-        }
-        if d.sft > 0, let rewrite = rewriteById[rollout.id] {
-          for sample in rewrite.hindsight
-          where sample.verified && prompt.count + sample.tokens.count <= contextLength {
-            examples.append(
-              Example(sequence: .supervised(prompt: prompt, completion: sample.tokens), objective: .sft))
-          }
-        }
-        if d.rft > 0, fb.passed {
-          examples.append(
-            Example(sequence: .supervised(prompt: prompt, completion: rollout.tokens), objective: .rft))
-        }
-        if d.grpo > 0, let rewards = groups[rollout.taskId], rewards.count > 1 {
-          let mean = rewards.reduce(0, +) / Double(rewards.count)
-          let variance = rewards.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(rewards.count)
-          let advantage = Float((fb.reward - mean) / (variance.squareRoot() + 1e-4))
-          if variance > 0 {
-            let terms = rollout.tokens.indices.map { j in
-              TokenTerm(
-                position: start + j, weight: 1,
-                kind: .policyGradient(
-                  target: rollout.tokens[j], advantage: advantage, oldLogprob: rollout.logprobs[j],
-                  clip: Float(d.grpoClip)))
-            }
-            examples.append(
-              Example(
-                sequence: TrainingSequence(tokens: prompt + rollout.tokens, terms: terms), objective: .grpo))
-          }
+      }
+      let results = try Scorer.score(
+        model: student, prompts: pairs.map { views[$0.view].prompt },
+        continuations: pairs.map { views[$0.view].rewrite?.hindsight[$0.sample].tokens ?? [] })
+      for (pair, result) in zip(pairs, results) {
+        views[pair.view].rewriteStudentLogprobs?[pair.sample] = result.logprobs
+      }
+    }
+  }
+
+  /// The training pool: every active objective's sequences for every view, rollout by rollout,
+  /// objectives in registry order.
+  static func pool(views: [RolloutView], objectives: [any DistillObjective]) throws -> [Example] {
+    var examples: [Example] = []
+    for view in views {
+      for objective in objectives {
+        for sequence in try objective.sequences(for: view) {
+          examples.append(Example(sequence: sequence, objective: objective.name))
         }
       }
     }
     return examples
+  }
+
+  /// Builds the training pool of `round` (without completing needs that require a model).
+  func pool(round: Int, config: ModelConfig) throws -> [Example] {
+    let active = try ObjectiveRegistry.active(run.spec.distill)
+    let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
+    let joined = try views(
+      round: round, config: config, withRewrites: needs.contains(.rewrites))
+    return try Self.pool(views: joined, objectives: active.map(\.objective))
+  }
+
+  /// The minibatch's sequences with final term weights: each term's relative weight times its
+  /// objective's weight, divided by the objective's number of terms in the batch.
+  static func weighted(_ batch: [Example], weights: [String: Double]) -> [TrainingSequence] {
+    var termCounts: [String: Int] = [:]
+    for example in batch { termCounts[example.objective, default: 0] += example.sequence.terms.count }
+    return batch.map { example -> TrainingSequence in
+      var sequence = example.sequence
+      let weight = weights[example.objective] ?? 0
+      let count = Double(max(1, termCounts[example.objective] ?? 1))
+      for i in sequence.terms.indices {
+        sequence.terms[i].weight = Float(Double(sequence.terms[i].weight) * weight / count)
+      }
+      return sequence
+    }
   }
 
   /// Trains `model` (the round's policy, changed in place) and saves it as the next round's
@@ -118,18 +165,34 @@ public struct DistillStage {
     let started = Date()
     let spec = run.spec
     let d = spec.distill
-    let examples = try pool(round: round, contextLength: model.config.contextLength)
+    let active = try ObjectiveRegistry.active(d)
+    let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
+    var joined = try views(
+      round: round, config: model.config, withRewrites: needs.contains(.rewrites))
+    try Self.complete(
+      &joined, needs: needs,
+      teacher: { try TeacherSelection.teacher(run: run, round: round, current: model) },
+      student: model)
+    let examples = try Self.pool(views: joined, objectives: active.map(\.objective))
+    var weights: [String: Double] = [:]
+    var gate: RoundGap.Gate?
+    if d.gapGate && active.contains(where: { $0.objective.usesTeacher }) {
+      gate = try RoundGap(run: run, tasks: tasks).gate(round: round, policy: model)
+    }
+    for (objective, weight) in active {
+      weights[objective.name] = weight * (objective.usesTeacher ? gate?.factor ?? 1 : 1)
+    }
     model.trainingThreads = run.spec.model.threads
     // The EMA teacher follows the student: ema = (1 - rate) ema + rate student after each step.
     let ema = spec.distill.teacher == .ema ? try store.load(round: round, kind: .ema) : nil
     let rate = Float(d.emaRate)
-    var optimizer = try AdamW(config: AdamWConfig(weightDecay: 0), layout: model.layout)
+    let moments = d.persistMoments ? try Self.savedMoments(run: run, round: round) : nil
+    var optimizer = try AdamW(config: AdamWConfig(weightDecay: 0), layout: model.layout, state: moments)
     var rng = SeededRandom(seed: run.seed(round: round, stage: .distill, shard: 0))
     var order: [Int] = []
     var cursor = 0
     var budget = Budget()
     var losses: [Double] = []
-    let weights: [Objective: Double] = [.sdpo: d.sdpo, .sft: d.sft, .rft: d.rft, .grpo: d.grpo]
     let progress = ProgressLine(
       label: "distill round \(round)", total: examples.isEmpty ? 0 : d.steps, unit: "steps", plainEvery: 4)
     for _ in 0..<(examples.isEmpty ? 0 : d.steps) {
@@ -143,15 +206,7 @@ public struct DistillStage {
         batch.append(examples[order[cursor]])
         cursor += 1
       }
-      // Split each objective's weight evenly over its terms in this minibatch.
-      var termCounts: [Objective: Int] = [:]
-      for example in batch { termCounts[example.objective, default: 0] += example.sequence.terms.count }
-      let sequences = batch.map { example -> TrainingSequence in
-        var sequence = example.sequence
-        let w = Float((weights[example.objective] ?? 0) / Double(max(1, termCounts[example.objective] ?? 1)))
-        for i in sequence.terms.indices { sequence.terms[i].weight = w }
-        return sequence
-      }
+      let sequences = Self.weighted(batch, weights: weights)
       model.zeroGradients()
       let report = try model.lossAndGradients(sequences)
       _ = GradientClipping.clip(&model.gradients, maxNorm: 1)
@@ -168,7 +223,10 @@ public struct DistillStage {
     }
     // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
     if let ema { try store.save(ema, round: round + 1, kind: .ema) }
-    try store.save(model, round: round + 1)
+    try store.save(
+      model, round: round + 1,
+      training: d.persistMoments ? Self.snapshot(optimizer.state, rng: rng, threads: spec.model.threads) : nil
+    )
     var event = MetricsEvent(stage: StageName.distill.rawValue, round: round, worker: run.worker.index)
     budget.fill(&event)
     event.records = examples.count
@@ -177,9 +235,35 @@ public struct DistillStage {
       "final_loss": losses.last ?? 0,
       "mean_loss": losses.isEmpty ? 0 : losses.reduce(0, +) / Double(losses.count),
     ]
-    for objective in Objective.allCases {
-      event.values["examples_\(objective)"] = Double(examples.filter { $0.objective == objective }.count)
+    for entry in ObjectiveRegistry.entries
+    where ["sdpo", "sft", "rft", "grpo"].contains(entry.name) || d.weights[entry.name] != nil {
+      event.values["examples_\(entry.name)"] = Double(examples.filter { $0.objective == entry.name }.count)
+    }
+    if let gate {
+      event.values["gap_gate"] = gate.factor
+      event.values["gap_difference"] = gate.difference
+      event.values["gap_low"] = gate.low
     }
     try run.record(event)
+  }
+
+  /// AdamW moments saved with the round's policy by the previous distillation, or nil (round 0,
+  /// a policy restored by a rollback, or one saved without `distill.persist_moments`).
+  static func savedMoments(run: Run, round: Int) throws -> AdamWState? {
+    guard round > 0 else { return nil }
+    let directory = run.layout.policy(round: round)
+    guard FileManager.default.fileExists(atPath: directory + "/" + CheckpointIO.FileName.optimizer) else {
+      return nil
+    }
+    return try CheckpointIO.read(directory).training?.optimizer
+  }
+
+  /// The optimizer state saved beside a distilled policy (`persist_moments`).
+  static func snapshot(_ state: AdamWState, rng: SeededRandom, threads: Int) -> TrainingSnapshot {
+    TrainingSnapshot(
+      optimizer: state,
+      state: TrainingState(
+        step: state.step, random: rng, dataCursor: 0, tokensSeen: 0, training: TrainingConfig(),
+        threadCount: threads, extra: ["writer": "distill"]))
   }
 }

@@ -104,7 +104,7 @@ public struct PretrainStage {
     // Each step's batch is split over `model.threads` cores (bit-identical for a fixed count).
     model.trainingThreads = spec.model.threads
     let contextLength = model.config.contextLength
-    let builder = ContextBuilder(contextLength: contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(config: model.config, reserve: spec.rollout.maxTokens)
     let corpus = try tasks.pretraining(count: p.corpusTasks)
     let fits = { (s: TrainingSequence) in s.tokens.count <= contextLength }
     let direct = corpus.map {

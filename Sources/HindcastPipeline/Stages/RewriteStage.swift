@@ -25,7 +25,7 @@ public struct RewriteStage {
     let spec = run.spec
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let count = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
     let settings = SamplingSettings(
       temperature: Float(spec.rewrite.temperature), maxNewTokens: spec.rollout.maxTokens)
     let level = FeedbackLevel(rawValue: spec.rewrite.feedback.rawValue) ?? .full

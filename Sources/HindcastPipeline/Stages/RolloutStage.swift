@@ -10,7 +10,7 @@ public struct RolloutStage {
   public func execute(round: Int, policy: Policy) throws {
     let spec = run.spec
     let train = try tasks.train(round: round)
-    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: spec.rollout.maxTokens)
+    let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
     let settings = SamplingSettings(
       temperature: Float(spec.rollout.temperature), maxNewTokens: spec.rollout.maxTokens)
     try run.runShards(round: round, stage: .rollout, shardCount: tasks.shardCount(taskCount: train.count)) {

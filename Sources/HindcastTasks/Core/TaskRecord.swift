@@ -1,9 +1,28 @@
 import HindcastSupport
 
-/// Which split a task belongs to. The two are disjoint by construction: see `SplitAssignment`.
+/// Which split a task belongs to. The three are disjoint by construction: see `SplitAssignment`.
+///
+/// - `train`: rollouts, rewrites, pretraining corpora: everything that learns.
+/// - `validation`: every choice a run or an experiment makes (the collapse guard and its
+///   rollbacks, the learning-rate sweep, any gating); never reported as a result.
+/// - `test`: only ever reported; nothing is chosen on it.
 public enum TaskSplit: String, Codable, Sendable, CaseIterable {
   case train
-  case heldOut = "held-out"
+  case validation
+  case test
+
+  /// The split named `name`, or an error that names the allowed values (and what replaced the
+  /// old "held-out" split). `location` is where the name was read.
+  public static func parse(_ name: String, location: String? = nil) throws -> TaskSplit {
+    if let split = TaskSplit(rawValue: name) { return split }
+    let allowed = allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+    if name == "held-out" {
+      throw HindcastError(
+        .invalidInput, "split \"held-out\" was replaced by \"validation\" and \"test\"", location: location,
+        hint: "use \"test\" for tasks that are only reported and \"validation\" for tasks that drive choices")
+    }
+    throw HindcastError(.invalidInput, "split must be one of \(allowed), got \"\(name)\"", location: location)
+  }
 }
 
 /// One task of a family: what the model sees, a canonical solution, and what the executor needs.
@@ -63,11 +82,13 @@ public struct TaskDifficulty: Codable, Sendable, Equatable {
   }
 }
 
-/// Assigns every task to a split by a stable hash of its content key, so train and held-out
-/// tasks can never coincide: a generator draws tasks and keeps only those of the wanted split.
+/// Assigns every task to a split by a stable hash of its content key, so train, validation and
+/// test tasks can never coincide: a generator draws tasks and keeps only those of the wanted split.
+/// Buckets `0..<testBuckets` are test (the buckets of the former held-out split, 1/8 of all
+/// tasks), the next `validationBuckets` are validation (another 1/8), the rest train (3/4).
 public enum SplitAssignment {
-  /// Held-out buckets out of `bucketCount`: 1/8 of all possible tasks are reserved.
-  public static let heldOutBuckets: UInt64 = 125
+  public static let testBuckets: UInt64 = 125
+  public static let validationBuckets: UInt64 = 125
   public static let bucketCount: UInt64 = 1000
 
   /// The split of a task of `family` whose content key (the prompt, for built-in families) is
@@ -76,7 +97,9 @@ public enum SplitAssignment {
     let hash = StableHash.fnv1a64("hindcast-split-v1\u{0}\(family)\u{0}\(key)")
     // Mix the FNV output so that neighbouring keys spread over all buckets.
     var mixer = SplitMix64(state: hash)
-    return mixer.next() % bucketCount < heldOutBuckets ? .heldOut : .train
+    let bucket = mixer.next() % bucketCount
+    if bucket < testBuckets { return .test }
+    return bucket < testBuckets + validationBuckets ? .validation : .train
   }
 
   /// A stable task id: `family-` and 16 hex digits of a hash of the content key.

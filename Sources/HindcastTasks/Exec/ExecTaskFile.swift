@@ -2,8 +2,8 @@ import Foundation
 import HindcastSupport
 
 /// Loads exec tasks from a user's JSON-lines file: one object per line with `id` (string,
-/// unique), `prompt` (string), and optionally `canonical` (string), `split` ("train" or
-/// "held-out"; otherwise assigned by a hash of the id), `level` (integer difficulty) and
+/// unique), `prompt` (string), and optionally `canonical` (string), `split` ("train",
+/// "validation" or "test"; otherwise assigned by a hash of the id), `level` (integer difficulty) and
 /// `features` (array of strings). The whole object is the task's payload and is what the checker
 /// receives. Blank lines are skipped. Every error names `file:line`.
 public enum ExecTaskFile {
@@ -74,11 +74,11 @@ public enum ExecTaskFile {
     }
     var split = SplitAssignment.split(family: "exec", key: id)
     if let field = object["split"], field != .null {
-      guard let name = field.stringValue, let explicit = TaskSplit(rawValue: name) else {
+      guard let name = field.stringValue else {
         throw HindcastError(
-          .invalidInput, "field 'split' must be \"train\" or \"held-out\"", location: location)
+          .invalidInput, "field 'split' must be \"train\", \"validation\" or \"test\"", location: location)
       }
-      split = explicit
+      split = try TaskSplit.parse(name, location: location)
     }
     var features: [String] = []
     if let field = object["features"], field != .null {
