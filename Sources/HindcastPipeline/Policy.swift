@@ -72,9 +72,9 @@ public final class RemotePolicy: Policy {
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
 
-  /// A served model brings its own position handling (in practice relative, e.g. rotary), so its
-  /// contexts are not left-padded.
-  public var alignsAnswers: Bool { false }
+  /// Only `hindcast serve` of a model with learned positions asks for aligned answers (it says
+  /// so in `/v1/models`); real LLMs use rotary positions.
+  public var alignsAnswers: Bool { remote.capabilities.alignsAnswers }
 
   /// Retries made by this policy's requests so far (for the ledger).
   public var retries: Int { remote.client.retries }

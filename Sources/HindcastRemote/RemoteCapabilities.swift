@@ -24,9 +24,13 @@ public struct RemoteCapabilities: Codable, Sendable, Equatable {
   public var scoring: ScoringRoute
   /// Whether `/tokenize` answers with token ids.
   public var tokenize: Bool
+  /// Whether prompts should be left-padded to align answers (`hindcast serve` of a model with
+  /// learned position embeddings reports `aligns_answers: true` in `/v1/models`).
+  public var alignsAnswers: Bool = false
 
   enum CodingKeys: String, CodingKey {
     case server, model, scoring, tokenize
+    case alignsAnswers = "aligns_answers"
     case contextLength = "context_length"
   }
 

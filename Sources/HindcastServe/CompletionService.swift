@@ -39,6 +39,7 @@ public final class CompletionService: @unchecked Sendable {
           [
             "id": .string(modelName), "object": "model", "created": 0, "owned_by": "hindcast",
             "max_model_len": .number(Double(model.config.contextLength)),
+            "aligns_answers": .bool(model.config.positionEncoding == .learned),
           ]
         ],
       ])
