@@ -12,6 +12,8 @@
 //   HindcastTraining   AdamW, schedules, trainer state, checkpoints, corpus loading
 //   HindcastTasks      task families, executors, critics, checker sandbox
 //   HindcastMemory     experiential memory store
+//   HindcastRemote     client of OpenAI-compatible servers: sampling, scoring, retries
+//   HindcastServe      loopback HTTP server: the embedded model behind an OpenAI API subset
 //   HindcastPipeline   stages, specs, runner, objectives, experiments, reports
 //   HindcastCLI        argument parsing only; calls the libraries
 //   hindcast           the executable
@@ -45,18 +47,22 @@ let package = Package(
       dependencies: ["HindcastModel", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
     .target(name: "HindcastTasks", dependencies: ["CSandbox", "HindcastSupport"]),
     .target(name: "HindcastMemory", dependencies: ["CZstd", "HindcastStorage", "HindcastSupport"]),
+    .target(name: "HindcastRemote", dependencies: ["HindcastModel", "HindcastSupport"]),
+    .target(
+      name: "HindcastServe",
+      dependencies: ["HindcastModel", "HindcastSupport"]),
     .target(
       name: "HindcastPipeline",
       dependencies: [
         "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastMemory",
-        "HindcastStorage", "HindcastKernels", "HindcastSupport",
+        "HindcastStorage", "HindcastKernels", "HindcastSupport", "HindcastRemote",
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(
       name: "HindcastCLI",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks",
-        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport",
+        "HindcastMemory", "HindcastStorage", "HindcastKernels", "HindcastSupport", "HindcastServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -79,6 +85,12 @@ let package = Package(
         "HindcastSupport", "HindcastMemory", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
+    .testTarget(
+      name: "HindcastServeTests",
+      dependencies: [
+        "HindcastServe", "HindcastRemote", "HindcastModel", "HindcastTraining",
+        "HindcastSupport",
+      ]),
   ],
   swiftLanguageModes: [.v5]
 )

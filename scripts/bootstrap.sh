@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Hindcast needs on a fresh Debian/Ubuntu machine, then returns.
 #   scripts/bootstrap.sh          system libraries (OpenBLAS, zstd, pkg-config)
-#   scripts/bootstrap.sh --test   also the Python packages the interop tests use (safetensors, numpy)
+#   scripts/bootstrap.sh --test   also the Python packages the interop tests use (safetensors, numpy, openai)
 # As root it installs with apt-get; otherwise it prints the exact command to run and stops.
 set -euo pipefail
 
@@ -27,5 +27,9 @@ if [ "${1:-}" = "--test" ]; then
   if ! python3 -c 'import safetensors, numpy' 2>/dev/null; then
     echo "bootstrap: installing Python packages safetensors, numpy (interop tests only)" >&2
     python3 -m pip install --quiet safetensors numpy
+  fi
+  if ! python3 -c 'import openai' 2>/dev/null; then
+    echo "bootstrap: installing the Python package openai (tests of hindcast serve drive it with the official client)" >&2
+    python3 -m pip install --quiet openai
   fi
 fi

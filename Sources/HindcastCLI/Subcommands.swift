@@ -19,6 +19,8 @@ extension HindcastCommand {
     MemoryCommand.self,
     TrainLMCommand.self,
     SampleCommand.self,
+    ServeCommand.self,
+    ExportCommand.self,
     ExperimentCommand.self,
     ReportCommand.self,
     BenchCommand.self,

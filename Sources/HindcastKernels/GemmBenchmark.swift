@@ -1,5 +1,9 @@
 import COpenBLAS
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Throughput of single-precision matrix products at given shapes, measured through
 /// `Gemm.multiply` and, on the same buffers, through a direct `cblas_sgemm` call, so the ratio of
 /// the two shows the wrapper's overhead (it should be about 1).
@@ -117,6 +121,42 @@ public enum GemmBenchmark {
     return Result(
       shape: shape, hindcastGflops: hindcast, cblasGflops: cblas, ratio: hindcast / cblas,
       secondsPerCall: wrappedSeconds)
+  }
+
+  /// `cblas_sgemm` (called directly) on `shape`: `repetitions` batches of at least
+  /// `minimumSeconds` each. Returns the best batch's GFLOP/s by wall clock (the batch least
+  /// disturbed by other processes on a shared machine) and GFLOP/s per second of process CPU time
+  /// over all batches (all BLAS threads counted; insensitive to time spent descheduled).
+  public static func cblasRates(_ shape: Shape, repetitions: Int, minimumSeconds: Double) -> (
+    bestWall: Double, perCPUSecond: Double
+  ) {
+    let a = filled(shape.aCount, salt: 1)
+    let b = filled(shape.bCount, salt: 2)
+    let c = FloatBuffer(count: shape.cCount)
+    let order: (Gemm.Operand) -> CBLAS_TRANSPOSE = { $0 == .normal ? CblasNoTrans : CblasTrans }
+    let direct = {
+      cblas_sgemm(
+        CblasRowMajor, order(shape.opA), order(shape.opB), Int32(shape.m), Int32(shape.n), Int32(shape.k), 1,
+        a.pointer, Int32(shape.lda), b.pointer, Int32(shape.ldb), shape.beta, c.pointer, Int32(shape.ldc))
+    }
+    direct()
+    let single = max(seconds(calls: 1, direct), 1e-7)
+    let calls = max(1, Int((minimumSeconds / single).rounded(.up)))
+    var best = 0.0
+    let cpuStart = processCPUSeconds()
+    for _ in 0..<max(1, repetitions) {
+      best = max(best, shape.flops * Double(calls) / seconds(calls: calls, direct) / 1e9)
+    }
+    let cpu = processCPUSeconds() - cpuStart
+    let total = shape.flops * Double(calls * max(1, repetitions))
+    return (best, cpu > 0 ? total / cpu / 1e9 : 0)
+  }
+
+  /// CPU time of the whole process (every thread), in seconds.
+  public static func processCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
   }
 
   /// Runs every product of a plan as often as one step issues it (through `Gemm.multiply`, on

@@ -17,6 +17,13 @@ public struct ScoredSequence: Codable, Sendable, Equatable {
   /// row-major `(positions, V)`.
   public var distribution: [Float]?
 
+  public init(logprobs: [Float], entropies: [Float], topK: [[TokenLogprob]]?, distribution: [Float]?) {
+    self.logprobs = logprobs
+    self.entropies = entropies
+    self.topK = topK
+    self.distribution = distribution
+  }
+
   /// Sum of `logprobs`: the log-probability of the whole continuation.
   public var totalLogprob: Double { logprobs.reduce(0) { $0 + Double($1) } }
 

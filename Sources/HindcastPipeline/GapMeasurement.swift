@@ -6,7 +6,7 @@ import HindcastTasks
 /// `hindcast gap`: does feedback in context help this policy? The methods only work when the
 /// teacher (same model, feedback in context) beats the student (no feedback).
 ///
-/// On held-out tasks: the student's greedy first attempt; for every failure, second tries with the
+/// On test or validation tasks: the student's greedy first attempt; for every failure, second tries with the
 /// feedback and critique in context (greedy and at temperature 1), and plain resamples without
 /// feedback at temperature 1 as the control. Also the mean per-token log-probability of the
 /// canonical solution with and without the feedback context.
@@ -83,19 +83,18 @@ public struct GapMeasurement {
     self.maxTokens = maxTokens
   }
 
-  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks (the gap
-  /// gates training, so it is a choice and never reads the test split).
+  /// The tasks a run's per-round gap is measured on: the first `count` validation tasks.
   public static func validationTasks(_ source: TaskSource, count: Int) throws -> [TaskRecord] {
     Array(try source.validation().prefix(count))
   }
 
-  /// Measures the gap on `taskList` (all held-out tasks when nil).
+  /// Measures the gap on `taskList` (all test tasks when nil).
   public func measure(
     policy: Policy, seed: UInt64, level: FeedbackLevel = .full, on taskList: [TaskRecord]? = nil
   ) throws -> GapReport {
-    let heldOut = try taskList ?? tasks.heldOut()
+    let heldOut = try taskList ?? tasks.test()
     let family = tasks.family
-    let builder = ContextBuilder(policy: policy, reserve: maxTokens)
+    let builder = ContextBuilder(contextLength: policy.contextLength, reserve: maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
     let students = heldOut.map { builder.student(task: $0.prompt) }

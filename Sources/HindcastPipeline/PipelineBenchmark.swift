@@ -23,22 +23,33 @@ import HindcastTraining
 /// `2 C V` for each logits row computed; training counts 3x the forward pass. The sgemm reference
 /// multiplies the stage's own linear shapes (rows = tokens of one forward call of the stage) with
 /// `cblas_sgemm` directly and takes the FLOP-weighted rate.
+///
+/// Every rate is given twice: by wall clock (the stage's wall time; the sgemm's best batch) and per
+/// second of process CPU time (all threads). On a shared, loaded machine the wall figures include
+/// time spent descheduled; the CPU figures do not (but count spinning threads as busy), so their
+/// ratio is the one to compare across sittings.
 public struct PipelineBenchmark {
   /// One stage's measurement.
   public struct Stage: Codable, Sendable {
     public var name: String
     public var seconds: Double
+    /// Process CPU seconds of the stage (all threads).
+    public var cpuSeconds: Double
     /// Floating-point operations the stage's model work needs (0 for stages without a model).
     public var flops: Double
     /// Tokens the model processed (prompt and generated, or trained).
     public var tokens: Int
     /// Rows of one forward call used for the sgemm reference (0 without a model).
     public var gemmRows: Int
-    /// `cblas_sgemm` GFLOP/s at the stage's linear shapes (0 without a model).
+    /// `cblas_sgemm` GFLOP/s at the stage's linear shapes, best batch by wall clock, and per
+    /// process CPU second (0 without a model).
     public var sgemmGflops: Double
+    public var sgemmCPUGflops: Double
 
     public var gflops: Double { seconds > 0 ? flops / seconds / 1e9 : 0 }
+    public var cpuGflops: Double { cpuSeconds > 0 ? flops / cpuSeconds / 1e9 : 0 }
     public var sgemmRatio: Double { sgemmGflops > 0 ? gflops / sgemmGflops : 0 }
+    public var sgemmCPURatio: Double { sgemmCPUGflops > 0 ? cpuGflops / sgemmCPUGflops : 0 }
   }
 
   public let spec: PipelineSpec
@@ -78,8 +89,10 @@ public struct PipelineBenchmark {
   }
 
   /// `cblas_sgemm` GFLOP/s over the four linear shapes of a forward call of `rows` rows, weighted
-  /// by their FLOPs (median of `repeats` timed batches each).
-  public static func sgemmRate(config: ModelConfig, rows: Int, repeats: Int = 3) -> Double {
+  /// by their FLOPs: by the best of `repeats` timed batches each, and per process CPU second.
+  public static func sgemmRate(config: ModelConfig, rows: Int, repeats: Int = 5) -> (
+    wall: Double, cpu: Double
+  ) {
     let (c, h) = (config.width, config.hiddenWidth)
     typealias S = GemmBenchmark.Shape
     let shapes = [
@@ -89,19 +102,36 @@ public struct PipelineBenchmark {
       S(name: "fcproj", .normal, .transposed, m: rows, n: c, k: h, callsPerStep: 1),
     ]
     var flops = 0.0
-    var seconds = 0.0
+    var wall = 0.0
+    var cpu = 0.0
     for shape in shapes {
-      let result = GemmBenchmark.measure(shape, repetitions: repeats, minimumSeconds: 0.02)
+      let rates = GemmBenchmark.cblasRates(shape, repetitions: repeats, minimumSeconds: 0.02)
       flops += shape.flops
-      seconds += shape.flops / (result.cblasGflops * 1e9)
+      wall += shape.flops / (rates.bestWall * 1e9)
+      cpu += shape.flops / (rates.perCPUSecond * 1e9)
     }
-    return seconds > 0 ? flops / seconds / 1e9 : 0
+    return (wall > 0 ? flops / wall / 1e9 : 0, cpu > 0 ? flops / cpu / 1e9 : 0)
   }
 
-  static func time<R>(_ body: () throws -> R) rethrows -> (R, Double) {
+  /// The result of `body`, its wall seconds and its process CPU seconds.
+  static func time<R>(_ body: () throws -> R) rethrows -> (R, Double, Double) {
     let start = DispatchTime.now().uptimeNanoseconds
+    let cpu = GemmBenchmark.processCPUSeconds()
     let result = try body()
-    return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    return (
+      result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+      GemmBenchmark.processCPUSeconds() - cpu
+    )
+  }
+
+  static func stage(
+    _ name: String, _ seconds: Double, _ cpu: Double, flops: Double, tokens: Int, rows: Int,
+    config: ModelConfig
+  ) -> Stage {
+    let rates = rows > 0 ? sgemmRate(config: config, rows: rows) : (wall: 0, cpu: 0)
+    return Stage(
+      name: name, seconds: seconds, cpuSeconds: cpu, flops: flops, tokens: tokens, gemmRows: rows,
+      sgemmGflops: rates.wall, sgemmCPUGflops: rates.cpu)
   }
 
   /// Runs the round and returns its stages in pipeline order. `seed` drives every sample.
@@ -115,15 +145,12 @@ public struct PipelineBenchmark {
       -> [Generation]
     {
       let seeds = prompts.indices.map { SeedDerivation.derive(seed, [salt, UInt64($0)]) }
-      let (generations, seconds) = try Self.time {
+      let (generations, seconds, cpu) = try Self.time {
         try Sampler.generate(model: model, prompts: prompts, settings: settings, seeds: seeds)
       }
       let (flops, tokens) = generationFlops(prompts: prompts, generations: generations)
       let rows = min(slots, prompts.count)
-      stages.append(
-        Stage(
-          name: name, seconds: seconds, flops: flops, tokens: tokens, gemmRows: rows,
-          sgemmGflops: Self.sgemmRate(config: config, rows: rows)))
+      stages.append(Self.stage(name, seconds, cpu, flops: flops, tokens: tokens, rows: rows, config: config))
       progress("\(name): \(prompts.count) sequences, \(tokens) tokens, \(String(format: "%.2f", seconds)) s")
       return generations
     }
@@ -139,7 +166,7 @@ public struct PipelineBenchmark {
 
     // Feedback: execute and critique every attempt.
     let texts = attempts.map { Tokenizer.decodeText($0.tokens) }
-    let (hindsights, feedbackSeconds) = Self.time {
+    let (hindsights, feedbackSeconds, feedbackCPU) = Self.time {
       zip(rolloutTasks, texts).map { task, attempt -> (passed: Bool, hindsight: ContextBuilder.Hindsight) in
         let result = family.execute(task: task, attempt: attempt)
         let critique = family.critique(task: task, attempt: attempt, result: result)
@@ -151,7 +178,7 @@ public struct PipelineBenchmark {
       }
     }
     stages.append(
-      Stage(name: "feedback", seconds: feedbackSeconds, flops: 0, tokens: 0, gemmRows: 0, sgemmGflops: 0))
+      Self.stage("feedback", feedbackSeconds, feedbackCPU, flops: 0, tokens: 0, rows: 0, config: config))
 
     // Teacher scoring: every attempt under its teacher context, with top-k.
     let teachers = zip(rolloutTasks, hindsights).map { task, item in
@@ -161,7 +188,7 @@ public struct PipelineBenchmark {
     let fits = teachers.indices.filter {
       teachers[$0].count + continuations[$0].count <= config.contextLength
     }
-    let (_, scoreSeconds) = try Self.time {
+    let (_, scoreSeconds, scoreCPU) = try Self.time {
       try Scorer.score(
         model: model, prompts: fits.map { teachers[$0] }, continuations: fits.map { continuations[$0] },
         topK: spec.rewrite.teacherTopK)
@@ -175,9 +202,9 @@ public struct PipelineBenchmark {
     }
     let scoreRows = min(scoreTokens, Scorer.defaultMaxBatchTokens)
     stages.append(
-      Stage(
-        name: "teacher scoring", seconds: scoreSeconds, flops: scoreFlops, tokens: scoreTokens,
-        gemmRows: scoreRows, sgemmGflops: Self.sgemmRate(config: config, rows: scoreRows)))
+      Self.stage(
+        "teacher scoring", scoreSeconds, scoreCPU, flops: scoreFlops, tokens: scoreTokens, rows: scoreRows,
+        config: config))
     progress("teacher scoring: \(fits.count) sequences, \(scoreTokens) tokens")
 
     // Rewrite sampling: hindsight tries for failed attempts.
@@ -205,7 +232,7 @@ public struct PipelineBenchmark {
       var distillTokens = 0
       var distillFlops = 0.0
       let saved = model.parameters
-      let (_, distillSeconds) = try Self.time {
+      let (_, distillSeconds, distillCPU) = try Self.time {
         for _ in 0..<spec.distill.steps {
           let chosen = (0..<batch).map { _ in pool[rng.nextInt(below: pool.count)] }
           for sequence in chosen {
@@ -223,10 +250,9 @@ public struct PipelineBenchmark {
       model.parameters = saved
       let rows = distillTokens / max(1, spec.distill.steps) / max(1, spec.model.threads)
       stages.append(
-        Stage(
-          name: "distill", seconds: distillSeconds, flops: distillFlops, tokens: distillTokens,
-          gemmRows: rows,
-          sgemmGflops: Self.sgemmRate(config: config, rows: rows)))
+        Self.stage(
+          "distill", distillSeconds, distillCPU, flops: distillFlops, tokens: distillTokens, rows: rows,
+          config: config))
       progress("distill: \(spec.distill.steps) steps, \(distillTokens) tokens")
     }
 

@@ -44,26 +44,50 @@ public struct PipelineRunner {
     SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
     switch stage {
     case .rollout:
-      try RolloutStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try RolloutStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
     case .feedback:
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
-      let model = try store.load(round: round)
-      let policy = EmbeddedPolicy(model: model)
-      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`).
-      let teacher = try TeacherSelection.teacher(run: run, round: round, current: model)
-      let scorer: Policy = teacher === model ? policy : EmbeddedPolicy(model: teacher)
+      let policy = try policy(stage, round: round)
+      // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`). A served
+      // model does not change within a run, so it is its own teacher.
+      let scorer: Policy
+      if let embedded = policy as? EmbeddedPolicy {
+        let teacher = try TeacherSelection.teacher(run: run, round: round, current: embedded.model)
+        scorer = teacher === embedded.model ? policy : EmbeddedPolicy(model: teacher)
+      } else {
+        scorer = policy
+      }
       let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
         round: round, policy: policy, scorer: scorer)
     case .memory:
       try MemoryStage(run: run, tasks: tasks).execute(round: round)
     case .distill:
+      if run.spec.policy.backend == .openai {
+        throw HindcastError(
+          .invalidConfig,
+          "the distill stage trains the embedded model; this spec's [policy] backend is \"openai\"",
+          location: run.layout.spec,
+          hint:
+            "export the round (hindcast export --format trl-sdpo|sft|verl) and train with TRL or verl (docs/llm.md)"
+        )
+      }
       try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
     case .eval:
-      try EvalStage(run: run, tasks: tasks).execute(
-        round: round, policy: EmbeddedPolicy(model: try store.load(round: round)))
+      try EvalStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
+    }
+  }
+
+  /// The policy a stage samples from: the round's embedded checkpoint, or the spec's server
+  /// (`[policy] backend = "openai"`, probed once per call).
+  public func policy(_ stage: StageName, round: Int) throws -> Policy {
+    switch run.spec.policy.backend {
+    case .embedded: return EmbeddedPolicy(model: try store.load(round: round))
+    case .openai:
+      return try RemotePolicy(
+        settings: run.spec.policy, stage: stage.rawValue, fallbackContext: run.spec.model.config.contextLength
+      )
     }
   }
 

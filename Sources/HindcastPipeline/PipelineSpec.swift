@@ -64,6 +64,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     /// writes for its flaw (when it fits the context), so the base policy learns to read `<note>`
     /// segments before the memory ever offers one.
     public var noteFraction: Double = 0
+    /// Loss weight of a revision example's copied prefix (`RevisionCorpus`; 1 = plain).
+    public var revisionPrefixWeight: Double = 1
   }
 
   public struct Rollout: Codable, Sendable, Equatable {
@@ -79,6 +81,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var memory: Bool = true
     public var memoryBudgetTokens: Int = 64
     public var useSibling: Bool = true
+    /// Whether the teacher's context holds the critic's critique (its own segment, independent
+    /// of the feedback level).
+    public var critique: Bool = true
   }
 
   public struct Distill: Codable, Sendable, Equatable {
@@ -123,6 +128,10 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var emaRate: Double = 0.05
     public var ratioClip: Double = 2.0
     public var grpoClip: Double = 0.2
+
+    /// Whether an objective trains on verified hindsight rewrites (sft). sdpo needs only the
+    /// teacher's re-scoring of the student's own tokens; grpo and rft need no teacher at all.
+    public var usesVerifiedRewrites: Bool { sft > 0 }
   }
 
   public struct Eval: Codable, Sendable, Equatable {
@@ -131,6 +140,28 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     /// Sampled pass@1 and pass@k are measured on the first this-many test tasks (greedy pass@1 on
     /// all of them): sampling `samples` answers per task is the expensive part of an eval.
     public var sampledTasks: Int = 200
+  }
+
+  /// Which model the rollout, rewrite and eval stages use (`[policy]`).
+  public enum Backend: String, Codable, CaseIterable, Sendable {
+    /// The embedded transformer trained by this run.
+    case embedded
+    /// A model behind an OpenAI-compatible server (`RemotePolicy`).
+    case openai
+  }
+
+  public struct PolicyBackend: Codable, Sendable, Equatable {
+    public var backend: Backend = .embedded
+    /// The server's OpenAI base URL, ending in `/v1`.
+    public var baseURL: String = ""
+    /// The served model's id; empty takes the first `/v1/models` lists.
+    public var model: String?
+    /// The environment variable holding the API key, if the server wants one.
+    public var apiKeyEnv: String?
+    public var concurrency: Int = 4
+    public var timeoutSeconds: Double = 120
+    public var maxRetries: Int = 5
+    public var backoffSeconds: Double = 0.5
   }
 
   /// A policy checkpoint directory to start from instead of pretraining (for example the base
@@ -151,11 +182,12 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   public var rewrite = Rewrite()
   public var distill = Distill()
   public var eval = Eval()
+  public var policy = PolicyBackend()
 
   public init() {}
 
   static let tables: Set<String> = [
-    "base", "guard", "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval",
+    "base", "guard", "model", "tasks", "pretrain", "rollout", "rewrite", "distill", "eval", "policy",
   ]
 
   /// Parses and validates a spec file. Errors name the file, the line and the key.
@@ -223,6 +255,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.ownMistakesTasks = try r.int("pretrain.own_mistakes_tasks", default: 512, in: 0...1_000_000)
     s.pretrain.ownFraction = try r.double("pretrain.own_fraction", default: 0.5, in: 0...1)
     s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
+    s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
 
     s.rollout.temperature = try r.double("rollout.temperature", default: 1, in: 0...10)
     s.rollout.maxTokens = try r.int("rollout.max_tokens", default: 96, in: 1...16_384)
@@ -234,6 +267,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.rewrite.memory = try r.bool("rewrite.memory", default: true)
     s.rewrite.memoryBudgetTokens = try r.int("rewrite.memory_budget_tokens", default: 64, in: 0...100_000)
     s.rewrite.useSibling = try r.bool("rewrite.use_sibling", default: true)
+    s.rewrite.critique = try r.bool("rewrite.critique", default: true)
 
     try ObjectiveRegistry.read(&r, into: &s.distill)
     s.distill.gapGate = try r.bool("distill.gap_gate", default: false)
@@ -253,6 +287,24 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.eval.samples = try r.int("eval.samples", default: 4, in: 0...256)
     s.eval.temperature = try r.double("eval.temperature", default: 1, in: 0...10)
     s.eval.sampledTasks = try r.int("eval.sampled_tasks", default: 200, in: 0...1_000_000)
+
+    s.policy.backend = try r.choice("policy.backend", default: Backend.embedded)
+    s.policy.baseURL = try r.string("policy.base_url", default: "") ?? ""
+    s.policy.model = try r.string("policy.model", default: nil)
+    s.policy.apiKeyEnv = try r.string("policy.api_key_env", default: nil)
+    s.policy.concurrency = try r.int("policy.concurrency", default: 4, in: 1...1024)
+    s.policy.timeoutSeconds = try r.double("policy.timeout_seconds", default: 120, in: 0.1...86_400)
+    s.policy.maxRetries = try r.int("policy.max_retries", default: 5, in: 0...100)
+    s.policy.backoffSeconds = try r.double("policy.backoff_seconds", default: 0.5, in: 0...600)
+    if s.policy.backend == .openai {
+      guard s.policy.baseURL.hasPrefix("http://") || s.policy.baseURL.hasPrefix("https://") else {
+        throw r.invalid(
+          s.policy.baseURL.isEmpty ? "policy.backend" : "policy.base_url",
+          "needs policy.base_url, the server's OpenAI base URL (for example \"http://127.0.0.1:8080/v1\")")
+      }
+    } else if !s.policy.baseURL.isEmpty {
+      throw r.invalid("policy.base_url", "is only used with policy.backend = \"openai\"")
+    }
 
     try r.finish(knownTables: tables.union(ObjectiveRegistry.tables))
     return s

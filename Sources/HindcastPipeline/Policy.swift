@@ -1,4 +1,7 @@
+import Foundation
 import HindcastModel
+import HindcastRemote
+import HindcastSupport
 
 /// What the pipeline needs from a policy. Stages see only this protocol, never model internals,
 /// so another backend (for example an OpenAI-compatible server for generation and scoring) can
@@ -35,5 +38,49 @@ public final class EmbeddedPolicy: Policy {
 
   public func score(prompts: [[Int32]], continuations: [[Int32]], topK: Int?) throws -> [ScoredSequence] {
     try Scorer.score(model: model, prompts: prompts, continuations: continuations, topK: topK)
+  }
+}
+
+/// A model served by an OpenAI-compatible server (vLLM, SGLang, llama.cpp, `hindcast serve`) as
+/// a `Policy`: `[policy] backend = "openai"` in the spec. Token ids are the server's; capabilities
+/// are probed once when the policy is made (one per stage run). See `RemoteModel` for how
+/// results are mapped and `docs/llm.md` for the servers it was checked against.
+public final class RemotePolicy: Policy {
+  public let remote: RemoteModel
+  let fallbackContext: Int
+
+  /// Connects for `stage` (named in errors) with the spec's `[policy]` settings; the key, if
+  /// any, comes from the environment variable `api_key_env`. `fallbackContext` is used when the
+  /// server reports no context length.
+  public init(settings: PipelineSpec.PolicyBackend, stage: String, fallbackContext: Int) throws {
+    var key: String?
+    if let name = settings.apiKeyEnv {
+      guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        throw HindcastError(
+          .invalidConfig, "[policy] api_key_env names '\(name)', which is not set in the environment",
+          hint: "export \(name)=... before running, or remove api_key_env for a server without keys")
+      }
+      key = value
+    }
+    let endpoint = RemoteEndpoint(
+      baseURL: settings.baseURL, model: settings.model, apiKey: key, concurrency: settings.concurrency,
+      timeoutSeconds: settings.timeoutSeconds, maxRetries: settings.maxRetries,
+      backoffSeconds: settings.backoffSeconds)
+    remote = try RemoteModel(endpoint: endpoint, context: "stage \(stage)")
+    self.fallbackContext = fallbackContext
+  }
+
+  public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }
+
+  /// Retries made by this policy's requests so far (for the ledger).
+  public var retries: Int { remote.client.retries }
+
+  public func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation]
+  {
+    try remote.generate(prompts: prompts, settings: settings, seeds: seeds)
+  }
+
+  public func score(prompts: [[Int32]], continuations: [[Int32]], topK: Int?) throws -> [ScoredSequence] {
+    try remote.score(prompts: prompts, continuations: continuations, topK: topK)
   }
 }

@@ -6,7 +6,7 @@ import HindcastTasks
 
 /// The teacher-student gap of each round's policy, measured by the pipeline on a small sample of
 /// validation tasks (`distill.gap_tasks`, `GapMeasurement.validationTasks`) and kept as
-/// `rounds/rNNNN/gap.json` (written atomically, reused on resume) plus a `gap` metrics event.
+/// `rNNNN/gap.json` in the run directory (written atomically, reused on resume) plus a `gap` metrics event.
 /// `distill.gap_gate` scales teacher objectives by it.
 public struct RoundGap {
   public let run: Run

@@ -17,17 +17,17 @@ public struct RunInspector {
     public var total: Int?
   }
 
-  /// Budget totals from `metrics.jsonl`, per stage name.
+  /// Budget totals from `metrics.jsonl`, per stage name: the committed units only, each once
+  /// (`RunLedger`).
   public func budget() throws -> [String: MetricsEvent] {
-    guard FileManager.default.fileExists(atPath: run.layout.metrics) else { return [:] }
-    let contents = try MetricsLog.read(MetricsEvent.self, from: run.layout.metrics)
     var totals: [String: MetricsEvent] = [:]
-    for (_, event) in contents.events {
+    for event in try RunLedger.committedEvents(layout: run.layout).events {
       var total = totals[event.stage] ?? MetricsEvent(stage: event.stage, round: -1)
       total.environmentCalls += event.environmentCalls
       total.generatedTokens += event.generatedTokens
       total.teacherScoredTokens += event.teacherScoredTokens
       total.trainingTokens += event.trainingTokens
+      total.modelTokens += event.modelTokens
       total.records += event.records
       total.wallSeconds += event.wallSeconds
       totals[event.stage] = total

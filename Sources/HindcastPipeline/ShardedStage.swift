@@ -53,15 +53,18 @@ extension Run {
       let relative = layout.shardName(round: round, stage: stage, shard: shard)
       let info = try ShardFile.write(output.records, to: layout.path(relative))
       let key = RunManifest.unitKey(round: round, stage: stage, shard: shard)
-      try withManifest { manifest in
-        manifest.units[key] = RunManifest.Unit(path: relative, sha256: info.sha256, records: info.recordCount)
-      }
+      // The unit's metrics go to the log before the unit is committed: a crash in between leaves
+      // an event the manifest does not vouch for, which `RunLedger` ignores; the recomputed unit
+      // logs again. So the ledger is durable exactly when the unit is.
       var event = MetricsEvent(stage: stage.rawValue, round: round, shard: shard, worker: worker.index)
       output.budget.fill(&event)
       event.records = output.records.count
       event.values = output.values
       event.wallSeconds = Date().timeIntervalSince(started)
       try record(event)
+      try withManifest { manifest in
+        manifest.units[key] = RunManifest.Unit(path: relative, sha256: info.sha256, records: info.recordCount)
+      }
       progress.advance(records: output.records.count)
     }
     return pending.count

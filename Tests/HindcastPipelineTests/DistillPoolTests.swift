@@ -101,3 +101,30 @@ import Testing
     #expect(count("grpo") == 9)
   }
 }
+
+/// The stage-0 revision examples' prefix weighting (`pretrain.revision_prefix_weight`).
+@Suite struct RevisionCorpusTests {
+  @Test func theCopiedPrefixIsWeightedAndWeightOneIsThePlainExample() throws {
+    let f = try DistillPoolFixture()
+    let source = try TaskSource(spec: f.spec)
+    let task = f.tasks[1]
+    var bytes = Array(task.canonical.utf8)
+    let wrong = bytes.count / 2
+    bytes[wrong] = bytes[wrong] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+    let attempt = String(decoding: bytes, as: UTF8.self)
+    let result = source.family.execute(task: task, attempt: attempt)
+    #expect(!result.passed)
+    let copied = RevisionCorpus.copiedPrefix(
+      attempt: attempt, canonical: task.canonical, errorOffset: result.errorOffset)
+    #expect(copied > 0 && copied <= wrong)
+    let plain = RevisionCorpus.example(
+      task: task, attempt: attempt, family: source.family, builder: f.builder)
+    let weighted = RevisionCorpus.example(
+      task: task, attempt: attempt, family: source.family, builder: f.builder, prefixWeight: 0.25)
+    #expect(plain.terms.allSatisfy { $0.weight == 1 })
+    #expect(weighted.tokens == plain.tokens)
+    #expect(weighted.terms.map(\.weight) == plain.terms.indices.map { $0 < copied ? 0.25 : 1 })
+    #expect(RevisionCorpus.copiedPrefix(attempt: "12x4", canonical: "1234", errorOffset: nil) == 2)
+    #expect(RevisionCorpus.copiedPrefix(attempt: "1234", canonical: "1234", errorOffset: 1) == 1)
+  }
+}

@@ -45,14 +45,16 @@ import Testing
     try runner.write(Self.experiment, to: "smoke.toml")
     let first = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
     try #require(first.status == 0, "\(first.stderr)")
-    #expect(first.stderr.contains("[4/4] grpo"))
+    // Per arm: two sweep runs on the sweep seed (never reported), then the reported seed.
+    #expect(first.stderr.contains("[6/6] grpo"))
+    #expect(runner.contents("exp/runs/grpo/lr-0.001/seed-1000/r0002/eval.json") != nil)
     #expect(first.stdout.contains("sdpo"))
 
     // Rerunning skips everything and changes no result.
     let sweep = runner.contents("exp/sweep.json")
     let again = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
     try #require(again.status == 0, "\(again.stderr)")
-    #expect(again.stderr.components(separatedBy: "complete, skipped").count - 1 == 5)
+    #expect(again.stderr.components(separatedBy: "complete, skipped").count - 1 == 7)
     #expect(!again.stderr.contains(": running"))
     #expect(runner.contents("exp/sweep.json") == sweep)
 
@@ -98,8 +100,62 @@ import Testing
       let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
       #expect(cells[3].hasPrefix(String(format: "%.1f%%", 100 * final)))
       #expect(cells[5] == "\(calls)")
-      // The compute table charges the same calls.
-      #expect(markdown.contains("| \(arm) | \(calls) |"))
+      // The calls table charges the same calls, split by purpose.
+      let rewrites = try Self.stageCalls(runner, run: run, stage: "rewrite")
+      let rollouts = try Self.stageCalls(runner, run: run, stage: "feedback")
+      #expect(rollouts + rewrites == calls)
+      // sdpo (memory on, no objective on rewrites) verifies rewrites only for memory.
+      #expect(arm == "grpo" ? rewrites == 0 : rewrites > 0)
+      let memory = arm == "grpo" ? 0 : rewrites
+      #expect(
+        markdown.contains("| \(arm) | \(calls) | \(rollouts) | \(rewrites) | \(memory) |"), "\(markdown)")
     }
+    #expect(markdown.contains("](results-arith-compute.svg)"))
+    #expect(runner.contents("docs/results-arith-compute.svg") != nil)
+  }
+
+  /// Environment calls of one stage in a run's metrics log.
+  static func stageCalls(
+    _ runner: BinaryRunner, run: String, stage: String, key: String = "environment_calls"
+  )
+    throws -> Int
+  {
+    let data = try #require(runner.contents(run + "/metrics.jsonl"))
+    var total = 0
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+      let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      if object["stage"] as? String == stage { total += object[key] as? Int ?? 0 }
+    }
+    return total
+  }
+
+  /// Acceptance of issue 11, point 3: an sdpo-only arm with memory off needs no rewrites, so it
+  /// spends exactly grpo's environment calls for the same rounds, tasks and samples.
+  @Test func sdpoWithoutMemorySpendsExactlyGRPOsCalls() throws {
+    let directory = try BinaryRunner.temporaryDirectory("experiment-calls")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = BinaryRunner(directory: directory)
+    try runner.write(TinySpec.text, to: "tiny.toml")
+    try runner.write(
+      """
+      name = "calls"
+      base = "tiny.toml"
+      seeds = [3]
+      arms = ["sdpo-nomemory", "grpo"]
+      learning_rates = [0.001]
+      [budget]
+      rounds = 2
+      """, to: "calls.toml")
+    let result = try runner.run(["experiment", "calls.toml", "--out", "exp"])
+    try #require(result.status == 0, "\(result.stderr)")
+    let sdpo = "exp/runs/sdpo-nomemory/lr-0.001/seed-3"
+    let grpo = "exp/runs/grpo/lr-0.001/seed-3"
+    let sdpoCalls = try Self.trainingCalls(runner, run: sdpo)
+    #expect(sdpoCalls > 0)
+    #expect(sdpoCalls == (try Self.trainingCalls(runner, run: grpo)))
+    #expect(try Self.stageCalls(runner, run: sdpo, stage: "rewrite") == 0)
+    // The teacher still re-scored the attempts: sdpo's signal costs compute, not calls.
+    #expect(try Self.stageCalls(runner, run: sdpo, stage: "rewrite", key: "teacher_scored_tokens") > 0)
+    #expect(try Self.stageCalls(runner, run: sdpo, stage: "rewrite", key: "model_tokens") > 0)
   }
 }

@@ -112,7 +112,10 @@ import Testing
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
     let spec = try ExperimentSpec.load(path: root.appendingPathComponent("pipelines/\(file)").path)
-    #expect(spec.seeds.count >= (file == "experiment-smoke.toml" ? 1 : 3))
+    // Shipped experiments: at least 5 paired seeds, a sweep seed that is never reported, and a
+    // test set where one binomial SE of greedy pass@1 is at most about 1.5 points.
+    #expect(spec.seeds.count >= (file == "experiment-smoke.toml" ? 1 : 5))
+    #expect(!spec.seeds.contains(spec.sweepSeed))
     let baseText = try String(contentsOfFile: spec.basePath, encoding: .utf8)
     let base = try TOMLDocument(text: baseText, source: spec.basePath)
     for arm in spec.arms {
@@ -122,6 +125,7 @@ import Testing
       let text = try SpecRendering.render(base: base, overrides: overrides, comment: [])
       let rendered = try PipelineSpec.parse(text: text, source: file)
       #expect(rendered.model.threads == 1)
+      if file != "experiment-smoke.toml" { #expect(rendered.tasks.test >= 1000) }
     }
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HindcastMemory
+import HindcastPipeline
 import Testing
 
 /// Crash safety of the whole pipeline: SIGKILL at many points, rerun, compare with an
@@ -17,7 +18,8 @@ import Testing
     try runner.write(TinySpec.text, to: "tiny.toml")
     let whole = try runner.run(["run", "tiny.toml", "--run", "whole"])
     try #require(whole.status == 0, "\(whole.stderr)")
-    #expect(whole.stdout.contains("held-out pass rate"))
+    #expect(whole.stdout.contains("pass rate by round"))
+    #expect(whole.stdout.contains("validation (chosen on)") && whole.stdout.contains("test (reported)"))
     // The memory stage proposed notes and the rewrite stage measured them by randomized exposure.
     let stats = try runner.run(["memory", "stats", "--run", "whole", "--json"])
     let memory = try #require(
@@ -60,6 +62,10 @@ import Testing
         runner.contents("whole/" + file) == runner.contents("killed/" + file),
         "\(file) differs after \(kills) kills")
     }
+    // The ledger (metrics.jsonl, which also holds timings) is crash-consistent: its totals equal
+    // the uninterrupted run's, call for call and token for token.
+    #expect(try Self.ledger(runner, "whole") == (try Self.ledger(runner, "killed")), "after \(kills) kills")
+    #expect(try Self.ledger(runner, "whole").contains { $0.first ?? 0 > 0 })
     // The memory store's files may be laid out differently after kills (segments, an unused
     // trailing frame), but its folded state must be the same.
     let memoryWhole = try runner.run(["memory", "dump", "--run", "whole"])
@@ -69,6 +75,19 @@ import Testing
     let verify = try runner.run(["verify", "--run", "killed"])
     #expect(verify.status == 0, "\(verify.stdout)")
     try Self.expectMemoryProvenanceIsChecked(runner, run: "killed")
+  }
+
+  /// Per round: charged, rollout, rewrite, memory calls, generated, teacher-scored, trained and
+  /// model tokens; and a last row with the eval calls. Wall times are left out.
+  static func ledger(_ runner: BinaryRunner, _ run: String) throws -> [[Int]] {
+    let record = try RunRecord.load(
+      directory: runner.directory + "/" + run, arm: .sdpo, learningRate: 0, seed: 1)
+    return record.ledger.map {
+      [
+        $0.environmentCalls, $0.rolloutCalls, $0.rewriteCalls, $0.memoryCalls, $0.generatedTokens,
+        $0.teacherScoredTokens, $0.trainingTokens, $0.modelTokens,
+      ]
+    } + [[record.evalCalls]]
   }
 
   /// `memory verify --run` traces every note's provenance to the run's records: it passes on the

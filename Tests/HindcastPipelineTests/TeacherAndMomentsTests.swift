@@ -18,10 +18,12 @@ import Testing
   }
 
   func writeEval(_ run: Run, round: Int, greedy: Double) throws {
+    // The test scores move the other way: only validation may choose the teacher.
+    let test = 1 - greedy
     let summary = EvalSummary(
-      round: round, family: "arith", tasks: 100, greedyPass1: 1 - greedy, sampledPass1: greedy, passAtK: greedy,
+      round: round, family: "arith", tasks: 100, greedyPass1: test, sampledPass1: test, passAtK: test,
       samples: 1, sampledTasks: 100, greedyStandardError: 0.01,
-      validation: .init(tasks: 100, greedyPass1: greedy, greedyStandardError: 0.01))
+      validation: EvalSummary.Validation(tasks: 50, greedyPass1: greedy, greedyStandardError: 0.01))
     try AtomicFile.write(
       Array(try JSONEncoder().encode(summary)), to: run.layout.path(run.layout.evalName(round: round)))
   }

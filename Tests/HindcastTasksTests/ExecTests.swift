@@ -278,7 +278,7 @@ enum ExecFixtures {
     #expect(badSplit.message.contains("\"train\", \"validation\", \"test\""))
     let array = try #require(try loadError("[1, 2]"))
     #expect(array.message == "expected a JSON object")
-    let split = try #require(try loadError(#"{"id": "a", "prompt": "p", "split": "test"}"#))
+    let split = try #require(try loadError(#"{"id": "a", "prompt": "p", "split": "holdout"}"#))
     #expect(split.message.contains("split"))
     #expect(try loadError("") != nil)
   }

@@ -148,7 +148,8 @@ import Testing
     var tasks: [TaskRecord] = []
     for seed in UInt64(1)...6 {
       tasks += try family.generate(
-        split: [TaskSplit.train, .validation, .test][Int(seed % 3)], count: 30, seed: seed * 31 + UInt64(level),
+        split: [TaskSplit.train, .validation, .test][Int(seed % 3)], count: 30,
+        seed: seed * 31 + UInt64(level),
         difficulty: TaskDifficulty(level: level))
     }
     var rng = SeededRandom(seed: 5)

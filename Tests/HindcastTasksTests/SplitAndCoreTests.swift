@@ -11,7 +11,8 @@ import Testing
     let all = TaskDifficulty(levels: family.levels)
     var bySplit: [TaskSplit: [TaskRecord]] = [:]
     for seed in UInt64(1)...3 {
-      bySplit[.train, default: []] += try family.generate(split: .train, count: 1500, seed: seed, difficulty: all)
+      bySplit[.train, default: []] += try family.generate(
+        split: .train, count: 1500, seed: seed, difficulty: all)
     }
     bySplit[.validation] = try family.generate(split: .validation, count: 1500, seed: 98, difficulty: all)
     bySplit[.test] = try family.generate(split: .test, count: 1500, seed: 99, difficulty: all)
@@ -32,7 +33,8 @@ import Testing
 
   @Test func validationAndTestAreEachAboutOneEighthOfAllTasks() {
     let keys = (0..<20_000).map { "\($0)+\($0 * 7 % 1000)" }
-    let counts = Dictionary(grouping: keys) { SplitAssignment.split(family: "arith", key: $0) }.mapValues(\.count)
+    let counts = Dictionary(grouping: keys) { SplitAssignment.split(family: "arith", key: $0) }.mapValues(
+      \.count)
     #expect((2000...3000).contains(counts[.test, default: 0]))
     #expect((2000...3000).contains(counts[.validation, default: 0]))
     #expect((14_000...16_000).contains(counts[.train, default: 0]))

@@ -177,18 +177,25 @@ extension BenchCommand {
         + "\(threadCount) threads, \(BLASThreads.libraryDescription)\n")
     let bench = try PipelineBenchmark(spec: spec, model: model)
     let stages = try bench.run(seed: seed) { StandardError.write("bench: " + $0 + "\n") }
-    var rows = [["stage", "wall s", "tokens", "GFLOP", "GFLOP/s", "sgemm rows", "sgemm GFLOP/s", "ratio"]]
+    var rows = [
+      [
+        "stage", "wall s", "cpu s", "tokens", "GFLOP", "GFLOP/s", "sgemm rows", "sgemm GFLOP/s", "ratio",
+        "GFLOP/cpu-s", "sgemm GFLOP/cpu-s", "cpu ratio",
+      ]
+    ]
+    func f(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
     for s in stages {
-      let model = s.flops > 0
+      let m = s.flops > 0
       rows.append([
-        s.name, String(format: "%.3f", s.seconds), model ? "\(s.tokens)" : "-",
-        model ? String(format: "%.2f", s.flops / 1e9) : "-", model ? String(format: "%.1f", s.gflops) : "-",
-        model ? "\(s.gemmRows)" : "-", model ? String(format: "%.1f", s.sgemmGflops) : "-",
-        model ? String(format: "%.2f", s.sgemmRatio) : "-",
+        s.name, f(s.seconds, 3), f(s.cpuSeconds, 3), m ? "\(s.tokens)" : "-", m ? f(s.flops / 1e9, 2) : "-",
+        m ? f(s.gflops, 1) : "-", m ? "\(s.gemmRows)" : "-", m ? f(s.sgemmGflops, 1) : "-",
+        m ? f(s.sgemmRatio, 2) : "-", m ? f(s.cpuGflops, 1) : "-", m ? f(s.sgemmCPUGflops, 1) : "-",
+        m ? f(s.sgemmCPURatio, 2) : "-",
       ])
     }
     let total = stages.reduce(0) { $0 + $1.seconds }
-    rows.append(["round", String(format: "%.3f", total), "", "", "", "", "", ""])
+    let cpuTotal = stages.reduce(0) { $0 + $1.cpuSeconds }
+    rows.append(["round", f(total, 3), f(cpuTotal, 3), "", "", "", "", "", "", "", "", ""])
     print(BenchTable.alignRows(rows, rightFrom: 1), terminator: "")
     if let json {
       let encoder = JSONEncoder()

@@ -11,7 +11,7 @@ struct GapCommand: ParsableCommand {
     commandName: "gap",
     abstract: "Measure how much feedback in context helps the policy (the teacher-student gap).",
     discussion: """
-      On held-out tasks whose greedy first attempt fails, compares second tries with the feedback \
+      On test (or validation) tasks whose greedy first attempt fails, compares second tries with the feedback \
       and critique in context (greedy and temperature 1) against plain resampling without feedback, \
       and reports the per-token log-probability gain of the canonical solution, with 95% intervals. \
       Self-distillation can only help when this gap is clearly positive.
@@ -26,7 +26,10 @@ struct GapCommand: ParsableCommand {
     help: "Measure this checkpoint directory instead of a round's policy (the run gives tasks and spec).")
   var checkpoint: String?
 
-  @Option(help: "Measure on the first N held-out tasks only (default: all of them).")
+  @Option(help: "Task split: test (the reported numbers) or validation (what choices are made on).")
+  var split: String = "test"
+
+  @Option(help: "Measure on the first N tasks of the split only (default: all of them).")
   var tasks: Int?
 
   @Option(help: "Feedback level: full, location or bare.")
@@ -42,17 +45,21 @@ struct GapCommand: ParsableCommand {
     let run = try options.open()
     let runner = try PipelineRunner(run: run)
     if let tasks, tasks < 1 { throw ValidationError("--tasks must be at least 1; got \(tasks)") }
-    let model: Transformer
+    let policy: Policy
     if let checkpoint {
       let weights = try CheckpointIO.readWeights(checkpoint)
-      model = try Transformer(config: weights.config, parameters: weights.parameters)
+      policy = EmbeddedPolicy(model: try Transformer(config: weights.config, parameters: weights.parameters))
     } else {
-      model = try PolicyStore(run: run).load(round: round)
+      policy = try runner.policy(.eval, round: round)  // the embedded checkpoint or the spec's server
     }
-    let subset = try tasks.map { try GapMeasurement.validationTasks(runner.tasks, count: $0) }
+    guard let chosen = TaskSplit(rawValue: split), chosen != .train else {
+      throw ValidationError("--split must be test or validation; got '\(split)'")
+    }
+    let all = try runner.tasks.evaluation(chosen)
+    let subset = Array(all.prefix(tasks ?? all.count))
     let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
       .measure(
-        policy: EmbeddedPolicy(model: model), seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
+        policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
         level: level, on: subset)
     if json {
       let encoder = JSONEncoder()
@@ -62,17 +69,19 @@ struct GapCommand: ParsableCommand {
     }
     func line(_ name: String, _ r: GapReport.Rate) -> String {
       String(
-        format: "  %-34@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]", name, r.fixed, r.of, 100 * r.rate, 100 * r.low,
+        format: "  %@ %4d/%-4d %5.1f%%  [%4.1f, %4.1f]",
+        name.padding(toLength: 34, withPad: " ", startingAt: 0), r.fixed, r.of, 100 * r.rate, 100 * r.low,
         100 * r.high)
     }
     func difference(_ name: String, _ d: GapReport.Difference) -> String {
       String(
         format:
-          "  %-34@ %+5.1f points [%+5.1f, %+5.1f]  (%d only with feedback, %d only by resampling, of %d)",
-        name, 100 * d.mean, 100 * d.low, 100 * d.high, d.onlyFirst, d.onlySecond, d.of)
+          "  %@ %+5.1f points [%+5.1f, %+5.1f]  (%d only with feedback, %d only by resampling, of %d)",
+        name.padding(toLength: 34, withPad: " ", startingAt: 0), 100 * d.mean, 100 * d.low, 100 * d.high,
+        d.onlyFirst, d.onlySecond, d.of)
     }
     print(
-      "gap of \(checkpoint ?? run.layout.policyName(round: round)) on \(report.tasks) held-out \(run.spec.tasks.family) tasks"
+      "gap of \(checkpoint ?? run.layout.policyName(round: round)) on \(report.tasks) \(chosen.rawValue) \(run.spec.tasks.family) tasks"
     )
     print("  first attempt (greedy) passed     \(report.firstAttemptPassed)/\(report.tasks)")
     print("  second try on failures:                fixed    rate   95% interval")

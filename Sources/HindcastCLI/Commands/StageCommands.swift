@@ -69,7 +69,8 @@ struct DistillCommand: StageCommand {
 struct EvalCommand: StageCommand {
   static let stage = StageName.eval
   static let configuration = stageConfiguration(
-    "Evaluate the policy that starts the round on the validation and test tasks (first attempt, no feedback).")
+    "Evaluate the policy that starts the round on the validation and test tasks (first attempt, no feedback)."
+  )
   @OptionGroup var options: RunOptions
   @Option(help: "Round number (0-based); round R evaluates policy/round-R.") var round: Int = 0
 }

@@ -5,6 +5,8 @@ public struct CurvePoint: Sendable, Equatable {
   public var round: Int
   /// Mean training environment calls spent before this eval.
   public var calls: Double
+  /// Mean training compute (model tokens, `MetricsEvent.modelTokens`) spent before this eval.
+  public var modelTokens: Double = 0
   /// Mean test greedy pass@1 over seeds.
   public var pass1: Double
   /// Standard error of `pass1`: over seeds when there are at least two, else the eval's binomial
@@ -44,6 +46,8 @@ public enum CurveMath {
       return CurvePoint(
         round: round,
         calls: runs.reduce(0) { $0 + Double($1.cumulativeCalls(beforeRound: round)) } / Double(runs.count),
+        modelTokens: runs.reduce(0) { $0 + Double($1.cumulativeModelTokens(beforeRound: round)) }
+          / Double(runs.count),
         pass1: mean, standardError: se,
         sampledPass1: runs.reduce(0) { $0 + $1.evals[round].sampledPass1 } / Double(runs.count),
         distillLoss: losses.isEmpty ? nil : losses.reduce(0, +) / Double(losses.count),
@@ -119,6 +123,11 @@ public struct ArmResult: Sendable {
     let n = max(1, runs.count)
     var mean = LedgerTotals()
     mean.environmentCalls = (sum.environmentCalls + n / 2) / n
+    mean.rolloutCalls = (sum.rolloutCalls + n / 2) / n
+    mean.rewriteCalls = (sum.rewriteCalls + n / 2) / n
+    mean.memoryCalls = (sum.memoryCalls + n / 2) / n
+    mean.evalCalls = (sum.evalCalls + n / 2) / n
+    mean.modelTokens = (sum.modelTokens + n / 2) / n
     mean.generatedTokens = (sum.generatedTokens + n / 2) / n
     mean.teacherScoredTokens = (sum.teacherScoredTokens + n / 2) / n
     mean.trainingTokens = (sum.trainingTokens + n / 2) / n
@@ -142,6 +151,8 @@ public struct FamilyResult: Sendable {
   /// Tasks of the test split (reported) and of the validation split (choices).
   public var testTasks: Int
   public var validationTasks: Int
+  /// FLOPs of one model token (a forward pass of one token), from the base spec's model.
+  public var flopsPerModelToken: Double?
 
   public init(
     name: String, family: String, directory: String, spec: ExperimentSpec, arms: [ArmResult],

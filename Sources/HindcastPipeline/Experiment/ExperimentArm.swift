@@ -24,6 +24,10 @@ public enum ExperimentArm: String, CaseIterable, Codable, Sendable {
   case sdpoBare = "sdpo-bare"
   /// sdpo whose teacher hears where the error is but not the correct value.
   case sdpoLocation = "sdpo-location"
+  /// sdpo without the critique segment.
+  case sdpoNoCritique = "sdpo-nocritique"
+  /// sdpo without a passing sibling's solution.
+  case sdpoNoSibling = "sdpo-nosibling"
 
   /// Whether the arm is a scalar-reward baseline (no language feedback reaches the learner).
   public var isBaseline: Bool { self == .grpo || self == .rft }
@@ -39,9 +43,12 @@ public enum ExperimentArm: String, CaseIterable, Codable, Sendable {
         "distill.rft": .float(rft),
       ]
     }
+    // Every teacher-context segment is set in full, so an ablation changes exactly one of them.
     let feedbackArm: [String: TOMLDocument.Value] = [
       "distill.teacher": .string("base"), "distill.positions": .string("up-to-first-error"),
-      "rewrite.feedback": .string("full"), "rewrite.memory": .bool(true),
+      "rewrite.feedback": .string("full"), "rewrite.critique": .bool(true),
+      "rewrite.use_sibling": .bool(true),
+      "rewrite.memory": .bool(true),
     ]
     var result: [String: TOMLDocument.Value]
     switch self {
@@ -67,6 +74,12 @@ public enum ExperimentArm: String, CaseIterable, Codable, Sendable {
     case .sdpoLocation:
       result = feedbackArm.merging(weights(sdpo: 1)) { $1 }
       result["rewrite.feedback"] = .string("location")
+    case .sdpoNoCritique:
+      result = feedbackArm.merging(weights(sdpo: 1)) { $1 }
+      result["rewrite.critique"] = .bool(false)
+    case .sdpoNoSibling:
+      result = feedbackArm.merging(weights(sdpo: 1)) { $1 }
+      result["rewrite.use_sibling"] = .bool(false)
     }
     return result
   }
@@ -86,6 +99,8 @@ public enum ExperimentArm: String, CaseIterable, Codable, Sendable {
     case .sdpoNoMemory: return "sdpo without memory notes in the teacher's context"
     case .sdpoBare: return "sdpo, teacher told only \"wrong\""
     case .sdpoLocation: return "sdpo, teacher told where the error is but not the value"
+    case .sdpoNoCritique: return "sdpo without the critique segment"
+    case .sdpoNoSibling: return "sdpo without a passing sibling's solution"
     }
   }
 }

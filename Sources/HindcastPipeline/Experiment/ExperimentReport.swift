@@ -25,7 +25,9 @@ public enum ExperimentReport {
     for (result, name) in zip(results, names) {
       let path = directory.isEmpty ? name : directory + "/" + name
       try AtomicFile.write(text: plot(result).render(), to: path)
-      written.append(path)
+      let computePath = (path as NSString).deletingPathExtension + "-compute.svg"
+      try AtomicFile.write(text: computePlot(result).render(), to: computePath)
+      written += [path, computePath]
     }
     try AtomicFile.write(text: markdown(results, plotNames: names, command: command), to: outPath)
     written.append(outPath)
@@ -53,6 +55,21 @@ public enum ExperimentReport {
         "\(result.family): test greedy pass@1 vs environment calls (mean ± SE, \(seeds) seed\(seeds == 1 ? "" : "s"))",
       xLabel: "training environment calls (cumulative, eval excluded)", yLabel: "test greedy pass@1",
       series: series, references: references)
+  }
+
+  /// The compute plot of one family: the same accuracy against mean cumulative training compute
+  /// (model tokens, forward-pass equivalents), a separate axis from environment calls.
+  public static func computePlot(_ result: FamilyResult) -> SVGPlot {
+    let series = result.arms.map { arm in
+      SVGPlot.Series(
+        name: arm.arm.rawValue,
+        points: arm.curve.map { SVGPlot.Point(x: $0.modelTokens, y: $0.pass1, error: $0.standardError) },
+        dashed: arm.arm.isBaseline)
+    }
+    return SVGPlot(
+      title: "\(result.family): test greedy pass@1 vs training compute (mean ± SE)",
+      xLabel: "training compute (model tokens, forward-pass equivalents; eval excluded)",
+      yLabel: "test greedy pass@1", series: series, references: [])
   }
 
   static func percent(_ value: Double?) -> String {
@@ -112,6 +129,10 @@ public enum ExperimentReport {
     lines.append("")
     lines.append("![\(result.family): pass@1 vs environment calls](\(plotName))")
     lines.append("")
+    lines.append(
+      "![\(result.family): pass@1 vs training compute](\((plotName as NSString).deletingPathExtension)-compute.svg)"
+    )
+    lines.append("")
     let baselineName = result.bestBaseline?.arm.rawValue ?? "baseline"
     let budget = result.equalBudgetCalls
     lines.append(
@@ -139,16 +160,36 @@ public enum ExperimentReport {
       )
     }
     lines.append("")
-    lines.append("Compute per run (mean over seeds; training stages only, eval excluded):")
+    lines.append(
+      "Environment calls per run (mean over seeds). Charged = rollout checks + rewrite verifications; "
+        + "rewrites verified only to measure memory notes are charged to the arm that uses memory and shown "
+        + "apart; eval calls are not charged:")
     lines.append("")
     lines.append(
-      "| arm | env calls | generated tokens | teacher-scored tokens | trained tokens | wall time | wall per round |"
+      "| arm | charged calls | rollout checks | rewrite verifications | of which for memory only | eval calls (not charged) |"
     )
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|")
     for arm in result.arms {
       let t = arm.meanTotals
       lines.append(
-        "| \(arm.arm.rawValue) | \(t.environmentCalls) | \(t.generatedTokens) | \(t.teacherScoredTokens) "
+        "| \(arm.arm.rawValue) | \(t.environmentCalls) | \(t.rolloutCalls) | \(t.rewriteCalls) | \(t.memoryCalls) "
+          + "| \(t.evalCalls) |")
+    }
+    lines.append("")
+    lines.append(
+      "Compute per run (mean over seeds; training stages only, eval excluded). Model tokens are tokens "
+        + "through the model in forward-pass equivalents (a training token counts 3); FLOPs ≈ model tokens × "
+        + "2 × parameters:")
+    lines.append("")
+    lines.append(
+      "| arm | model tokens | est. FLOPs | generated tokens | teacher-scored tokens | trained tokens | wall time | wall per round |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for arm in result.arms {
+      let t = arm.meanTotals
+      let flops = result.flopsPerModelToken.map { String(format: "%.3g", $0 * Double(t.modelTokens)) } ?? "–"
+      lines.append(
+        "| \(arm.arm.rawValue) | \(t.modelTokens) | \(flops) | \(t.generatedTokens) | \(t.teacherScoredTokens) "
           + "| \(t.trainingTokens) | \(String(format: "%.1f s", t.wallSeconds)) "
           + "| \(String(format: "%.1f s", t.wallSeconds / Double(max(1, spec.rounds)))) |")
     }

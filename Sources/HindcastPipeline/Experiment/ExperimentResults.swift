@@ -60,9 +60,11 @@ public enum ExperimentResults {
       let runs = try spec.seeds.compactMap { try record(arm, chosen, $0) }
       arms.append(ArmResult(arm: arm, learningRate: chosen, runs: runs))
     }
-    return FamilyResult(
+    var result = FamilyResult(
       name: spec.name, family: baseSpec.tasks.family, directory: directory, spec: spec, arms: arms,
       sweeps: sweeps, basePass1: basePass1, pretrainWallSeconds: pretrainWall,
       testTasks: baseSpec.tasks.test, validationTasks: baseSpec.tasks.validation)
+    result.flopsPerModelToken = baseSpec.model.config.trainingFlopsPerToken / 3
+    return result
   }
 }

@@ -110,7 +110,8 @@ public struct ExperimentSpec: Sendable, Equatable {
     let directory = (source as NSString).deletingLastPathComponent
     let basePath = base.hasPrefix("/") || directory.isEmpty ? base : directory + "/" + base
     return ExperimentSpec(
-      name: name, base: base, basePath: basePath, seeds: seeds, sweepSeed: sweepSeed, arms: arms, learningRates: learningRates,
+      name: name, base: base, basePath: basePath, seeds: seeds, sweepSeed: sweepSeed, arms: arms,
+      learningRates: learningRates,
       rounds: rounds, collapseMargin: margin, pipelineOverrides: overrides)
   }
 

@@ -3,22 +3,38 @@ import HindcastStorage
 import HindcastSupport
 
 /// Budget spent by the training stages of one round (everything except eval and pretraining),
-/// summed from `metrics.jsonl`.
+/// summed from `metrics.jsonl`, with the environment calls kept apart by purpose.
 public struct LedgerTotals: Sendable, Equatable {
-  /// Executor/checker invocations: feedback on rollouts and verification of rewrites.
+  /// Executor/checker invocations charged to training: `rolloutCalls + rewriteCalls`.
   public var environmentCalls = 0
+  /// Checks of the policy's rollouts (the feedback stage).
+  public var rolloutCalls = 0
+  /// Verifications of hindsight rewrites (the rewrite stage).
+  public var rewriteCalls = 0
+  /// The part of `rewriteCalls` made only to measure memory notes (no objective trains on those
+  /// rewrites); charged to the arm because it uses memory.
+  public var memoryCalls = 0
+  /// Eval checks (validation and test); not charged, every arm evaluates the same tasks.
+  public var evalCalls = 0
   public var generatedTokens = 0
   public var teacherScoredTokens = 0
   public var trainingTokens = 0
+  /// Compute of the training stages (`MetricsEvent.modelTokens`).
+  public var modelTokens = 0
   public var wallSeconds = 0.0
 
   public init() {}
 
   public static func += (a: inout LedgerTotals, b: LedgerTotals) {
     a.environmentCalls += b.environmentCalls
+    a.rolloutCalls += b.rolloutCalls
+    a.rewriteCalls += b.rewriteCalls
+    a.memoryCalls += b.memoryCalls
+    a.evalCalls += b.evalCalls
     a.generatedTokens += b.generatedTokens
     a.teacherScoredTokens += b.teacherScoredTokens
     a.trainingTokens += b.trainingTokens
+    a.modelTokens += b.modelTokens
     a.wallSeconds += b.wallSeconds
   }
 }
@@ -45,6 +61,8 @@ public struct RunRecord: Sendable {
   public var policyEntropy: [Int: Double] = [:]
   /// Wall seconds spent on eval (all rounds).
   public var evalWallSeconds: Double
+  /// Eval checks of all rounds (not charged to training).
+  public var evalCalls = 0
   /// Metrics lines that could not be read (torn writes).
   public var skippedMetricsLines: Int
   /// Rounds whose distilled policy the run's collapse guard rolled back (from its manifest).
@@ -75,10 +93,16 @@ public struct RunRecord: Sendable {
     ledger.prefix(max(0, round)).reduce(0) { $0 + $1.environmentCalls }
   }
 
+  /// Training compute (model tokens) spent before eval `round`.
+  public func cumulativeModelTokens(beforeRound round: Int) -> Int {
+    ledger.prefix(max(0, round)).reduce(0) { $0 + $1.modelTokens }
+  }
+
   /// The whole run's training ledger.
   public var totals: LedgerTotals {
     var sum = LedgerTotals()
     for round in ledger { sum += round }
+    sum.evalCalls = evalCalls
     return sum
   }
 
@@ -108,27 +132,26 @@ public struct RunRecord: Sendable {
       ledger: Array(repeating: LedgerTotals(), count: spec.rounds), distillMeanLoss: [:], evalWallSeconds: 0,
       skippedMetricsLines: 0)
     record.rollbacks = try RunManifest.read(path: layout.manifest)?.rollbacks ?? []
-    guard FileManager.default.fileExists(atPath: layout.metrics) else { return record }
-    let contents = try MetricsLog.read(MetricsEvent.self, from: layout.metrics)
-    record.skippedMetricsLines = contents.skipped.count
-    // A unit recomputed after a repair logs again: the last event of a unit is the one kept.
-    var latest: [String: MetricsEvent] = [:]
-    var order: [String] = []
-    for (_, event) in contents.events {
-      let key = "\(event.stage)|\(event.round)|\(event.shard ?? -1)"
-      if latest[key] == nil { order.append(key) }
-      latest[key] = event
-    }
+    // Only events of committed units, the last of each (a crash-consistent ledger).
+    let ledger = try RunLedger.committedEvents(layout: layout)
+    record.skippedMetricsLines = ledger.skippedLines
     var entropySums: [Int: (weighted: Double, tokens: Double)] = [:]
-    for key in order {
-      guard let event = latest[key] else { continue }
+    for event in ledger.events {
       switch event.stage {
       case "pretrain", "eval-summary": continue
-      case StageName.eval.rawValue: record.evalWallSeconds += event.wallSeconds
+      case StageName.eval.rawValue:
+        record.evalWallSeconds += event.wallSeconds
+        record.evalCalls += event.environmentCalls
       default:
         guard event.round >= 0 && event.round < spec.rounds else { continue }
         var totals = LedgerTotals()
         totals.environmentCalls = event.environmentCalls
+        if event.stage == StageName.feedback.rawValue { totals.rolloutCalls = event.environmentCalls }
+        if event.stage == StageName.rewrite.rawValue {
+          totals.rewriteCalls = event.environmentCalls
+          totals.memoryCalls = Int(event.values["memory_verification_calls"] ?? 0)
+        }
+        totals.modelTokens = event.modelTokens
         totals.generatedTokens = event.generatedTokens
         totals.teacherScoredTokens = event.teacherScoredTokens
         totals.trainingTokens = event.trainingTokens
@@ -215,7 +238,9 @@ public struct SweepChoice: Codable, Sendable, Equatable {
   public static func single(arm: ExperimentArm, learningRate: Double) -> SweepChoice {
     SweepChoice(
       arm: arm, seed: 0,
-      candidates: [Candidate(learningRate: learningRate, finalValidationPass1: nil, meanValidationPass1: nil)],
+      candidates: [
+        Candidate(learningRate: learningRate, finalValidationPass1: nil, meanValidationPass1: nil)
+      ],
       chosen: learningRate)
   }
 }

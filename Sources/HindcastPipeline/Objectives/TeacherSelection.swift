@@ -9,7 +9,7 @@ import HindcastModel
 /// - `round-start`: the round's own policy.
 /// - `ema`: the EMA teacher kept beside the round's policy.
 /// - `best`: a stable snapshot refreshed only on improvement (CGTR, arXiv 2606.03532): the
-///   policy of the round `k <= round` with the highest **validation** greedy pass@1 in its eval
+///   policy of the round `k <= round` with the highest validation greedy pass@1 in its eval
 ///   record (never the test split), ties going to the earlier round, so the teacher changes only
 ///   when a round really improved. Rounds whose policy was rolled back, or that have no eval
 ///   record yet, never become the teacher.

@@ -219,15 +219,10 @@ public struct DistillStage {
         }
       }
       budget.trainingTokens += report.terms
+      budget.modelTokens += 3 * sequences.reduce(0) { $0 + $1.tokens.count }
       losses.append(report.loss)
       progress.advance(records: sequences.count)
     }
-    // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
-    if let ema { try store.save(ema, round: round + 1, kind: .ema) }
-    try store.save(
-      model, round: round + 1,
-      training: d.persistMoments ? Self.snapshot(optimizer.state, rng: rng, threads: spec.model.threads) : nil
-    )
     var event = MetricsEvent(stage: StageName.distill.rawValue, round: round, worker: run.worker.index)
     budget.fill(&event)
     event.records = examples.count
@@ -246,6 +241,13 @@ public struct DistillStage {
       event.values["gap_low"] = gate.low
     }
     try run.record(event)
+    // The event is logged before the policy commits the round (RunLedger keeps it only then).
+    // The EMA teacher is saved before the policy: the policy's manifest entry marks the round done.
+    if let ema { try store.save(ema, round: round + 1, kind: .ema) }
+    try store.save(
+      model, round: round + 1,
+      training: d.persistMoments ? Self.snapshot(optimizer.state, rng: rng, threads: spec.model.threads) : nil
+    )
   }
 
   /// AdamW moments saved with the round's policy by the previous distillation, or nil (round 0,

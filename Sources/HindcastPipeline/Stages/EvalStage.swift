@@ -112,12 +112,18 @@ public struct EvalStage {
         let text = Tokenizer.decodeText(first[index].tokens)
         let passed = tasks.family.execute(task: task, attempt: text).passed
         let drawn = index < sampledCount ? Array(samples[(index * k)..<(index * k + k)]) : []
-        let sampledPassed = drawn.map { tasks.family.execute(task: task, attempt: Tokenizer.decodeText($0.tokens)).passed }
+        let sampledPassed = drawn.map {
+          tasks.family.execute(task: task, attempt: Tokenizer.decodeText($0.tokens)).passed
+        }
         budget.environmentCalls += 1 + drawn.count
         budget.generatedTokens += first[index].tokens.count + drawn.reduce(0) { $0 + $1.tokens.count }
+        budget.modelTokens +=
+          (1 + drawn.count) * prompts[index].count + first[index].tokens.count
+          + drawn.reduce(0) { $0 + $1.tokens.count }
         records.append(
           EvalRecord(
-            taskId: task.id, split: split, greedyPassed: passed, greedyText: text, sampledPassed: sampledPassed))
+            taskId: task.id, split: split, greedyPassed: passed, greedyText: text,
+            sampledPassed: sampledPassed))
       }
       return ShardOutput(records: records, budget: budget)
     }
@@ -169,7 +175,8 @@ public struct EvalStage {
     return EvalSummary(
       round: round, family: family, tasks: test.count, greedyPass1: greedy,
       sampledPass1: rate(sampledPasses, sampled.count * samples),
-      passAtK: rate(sampled.filter { $0.sampledPassed.contains(true) }.count, sampled.count), samples: samples,
+      passAtK: rate(sampled.filter { $0.sampledPassed.contains(true) }.count, sampled.count),
+      samples: samples,
       sampledTasks: sampled.count, greedyStandardError: standardError(greedy, test.count),
       validation: EvalSummary.Validation(
         tasks: validation.count, greedyPass1: validationGreedy,

@@ -38,10 +38,41 @@ public struct FeedbackStage {
     }
   }
 
-  /// The token index of the first located error. Attempts are byte tokens, so the executor's
-  /// byte offset into the attempt text is the token index (clamped to the attempt).
+  /// The token index of the first located error.
+  ///
+  /// The executor reports a UTF-8 byte offset into the attempt's text, which is
+  /// `Tokenizer.decodeText(tokens)`: special tokens are dropped and an invalid UTF-8 sequence
+  /// becomes one U+FFFD (3 bytes), so text offsets and token indices differ as soon as an attempt
+  /// holds a special token or a malformed byte. This walks the decoding the same way (the
+  /// standard library's UTF-8 parser, which `String(decoding:as:)` uses) and returns the token
+  /// that produced the byte at the offset; an offset past the text maps to the last token.
   static func firstErrorToken(result: ExecutionResult, tokens: [Int32]) -> Int? {
     guard !result.passed, let offset = result.errorOffset, !tokens.isEmpty else { return nil }
-    return min(max(0, offset), tokens.count - 1)
+    return tokenIndex(ofTextByte: max(0, offset), in: tokens)
+  }
+
+  /// The index in `tokens` of the token that produced byte `offset` of `decodeText(tokens)`.
+  static func tokenIndex(ofTextByte offset: Int, in tokens: [Int32]) -> Int {
+    let byteTokens = tokens.indices.filter { (0...255).contains(tokens[$0]) }
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = byteTokens.lazy.map { UInt8(tokens[$0]) }.makeIterator()
+    var consumed = 0  // source bytes consumed so far (index into byteTokens)
+    var produced = 0  // text bytes produced so far
+    while true {
+      switch parser.parseScalar(from: &iterator) {
+      case .valid(let encoded):
+        // A valid scalar is copied byte for byte.
+        if offset < produced + encoded.count { return byteTokens[consumed + (offset - produced)] }
+        consumed += encoded.count
+        produced += encoded.count
+      case .error(let length):
+        // An invalid sequence of `length` bytes becomes U+FFFD, three bytes of text.
+        if offset < produced + 3 { return byteTokens[consumed] }
+        consumed += length
+        produced += 3
+      case .emptyInput:
+        return byteTokens.last ?? tokens.count - 1
+      }
+    }
   }
 }

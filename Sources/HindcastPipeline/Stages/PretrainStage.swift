@@ -13,10 +13,12 @@ import HindcastTraining
 /// use feedback in context. The loss covers only the solution tokens. Training is deterministic
 /// from the run seed. `docs/base-policy.md` records the variants measured for this recipe.
 ///
-/// - Contexts are answer-aligned (`ContextBuilder.alignsAnswer`): the solution of a direct and
-///   of a revision example sits at the same absolute positions, so the model (learned position
-///   embeddings) learns the skill once and can use it behind feedback. Examples of both kinds mix
-///   within a batch.
+/// - With learned positions (`model.position = "learned"`) contexts are answer-aligned
+///   (`ContextBuilder.alignsAnswer`): the solution of a direct and of a revision example sits at
+///   the same absolute positions, so the model learns the skill once and can use it behind
+///   feedback. With rotary positions (`"rope"`) contexts are not padded. Either way examples of
+///   both kinds mix within a batch, and a step costs only the batch's real tokens: sequences are
+///   packed back to back without padding (`Transformer.lossAndGradients`).
 /// - Packing (`pretrain.pack`, default off; measured worse): each training sequence concatenates
 ///   examples up to the model's context; `pretrain.batch` counts packed sequences then.
 /// - Revisions start from the family's synthetic flaws. From `own_mistakes_from` (a fraction of
@@ -32,28 +34,15 @@ public struct PretrainStage {
   public let run: Run
   public let tasks: TaskSource
 
-  /// A revision example: the teacher context for a flawed attempt, then the canonical solution.
-  /// With a `noteWriter`, the context also shows its note for the flaw (dropped, as in the rewrite
-  /// stage, when it does not fit).
+  /// A revision example (`RevisionCorpus`): the teacher context for a flawed attempt, then the
+  /// canonical solution.
   static func revision(
     task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder,
-    noteWriter: RuleBasedNoteProposer? = nil
+    noteWriter: RuleBasedNoteProposer? = nil, prefixWeight: Float = 1
   ) -> TrainingSequence {
-    let result = family.execute(task: task, attempt: attempt)
-    let critique = family.critique(task: task, attempt: attempt, result: result)
-    var notes: [String] = []
-    if let noteWriter {
-      let evidence = NoteEvidence(
-        family: task.family, features: task.features, critique: critique.text, causeTag: critique.cause,
-        hint: critique.hint, verifiedRewrite: true,
-        provenance: NoteProvenance(run: "pretrain", round: 0, sourceTaskId: task.id))
-      notes = noteWriter.propose(from: evidence).prefix(1).map(\.text)
-    }
-    let hindsight = ContextBuilder.Hindsight(
-      attempt: attempt, feedback: result.feedbackText(level: .full), critique: critique.rendered, notes: notes
-    )
-    let prompt = builder.teacher(task: task.prompt, hindsight: hindsight).tokens
-    return .supervised(prompt: prompt, completion: ContextBuilder.completion(task.canonical))
+    RevisionCorpus.example(
+      task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter,
+      prefixWeight: prefixWeight)
   }
 
   /// The note writer for one revision example: the memory stage's proposer with probability
@@ -114,7 +103,8 @@ public struct PretrainStage {
     let synthetic = corpus.map { task in
       let attempt = family.flaw(solution: task.canonical, task: task, rng: &rng)
       return Self.revision(
-        task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter(rng: &rng))
+        task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter(rng: &rng),
+        prefixWeight: Float(p.revisionPrefixWeight))
     }.filter(fits)
     guard !direct.isEmpty else {
       throw HindcastError(
@@ -163,13 +153,14 @@ public struct PretrainStage {
       if p.pack {
         batch = (0..<p.batch).map { _ in Self.pack(length: contextLength, draw: drawExample) }
       } else {
-        // Aligned contexts (`ContextBuilder.alignsAnswer`) make direct and revision examples
-        // about equally long, so they mix within a batch.
+        // Batches are packed without padding, so short direct and long revision examples mix
+        // freely.
         batch = (0..<p.batch).map { _ in drawExample() }
       }
       let terms = batch.reduce(0) { $0 + $1.terms.count }
+      // Each term's own weight (1, or a revision prefix's `revision_prefix_weight`) over the count.
       for b in batch.indices {
-        for t in batch[b].terms.indices { batch[b].terms[t].weight = 1 / Float(max(1, terms)) }
+        for t in batch[b].terms.indices { batch[b].terms[t].weight *= 1 / Float(max(1, terms)) }
       }
       model.zeroGradients()
       let report = try model.lossAndGradients(batch)
@@ -210,7 +201,7 @@ public struct PretrainStage {
       examples.append(
         Self.revision(
           task: task, attempt: attempt, family: tasks.family, builder: builder,
-          noteWriter: noteWriter(rng: &rng)))
+          noteWriter: noteWriter(rng: &rng), prefixWeight: Float(run.spec.pretrain.revisionPrefixWeight)))
     }
     return examples
   }

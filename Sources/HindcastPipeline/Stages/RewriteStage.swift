@@ -13,10 +13,26 @@ public protocol NoteSource {
 /// attempt it (a) re-scores the attempt's tokens under the teacher context (per-token log-probs
 /// and top-k), and (b) for failed attempts samples corrected hindsight trajectories, which are
 /// executed again and kept with their verdict. Shard i reads feedback shard i and rollout shard i.
+///
+/// The teacher context holds the segments `TeacherSegments` switches on (feedback level,
+/// critique, sibling, memory notes). Each arm pays only for what it uses: hindsight rewrites are
+/// sampled and verified only when an objective trains on them (`distill.sft`) or when memory is
+/// on, because note values are measured on their verdicts; in the second case every
+/// verification is charged to memory (`memory_verification_calls`). An sdpo-only arm without
+/// memory therefore spends no environment call here.
 public struct RewriteStage {
   public let run: Run
   public let tasks: TaskSource
   public let notes: NoteSource?
+
+  /// Whether this run samples and verifies hindsight rewrites, and whether their calls are
+  /// charged to memory (they are when no objective trains on them: the memory stage then uses
+  /// their verdicts alone, as note values and as the evidence its proposer reads).
+  public static func rewritePlan(spec: PipelineSpec) -> (sample: Bool, chargedToMemory: Bool) {
+    let forObjectives = spec.distill.usesVerifiedRewrites
+    let forMemory = spec.rewrite.memory
+    return (forObjectives || forMemory, !forObjectives && forMemory)
+  }
 
   /// `policy` samples the hindsight rewrites (the round's policy); `scorer` re-scores attempts
   /// (the frozen base or the round's policy, by the spec's teacher choice).
@@ -25,10 +41,12 @@ public struct RewriteStage {
     let spec = run.spec
     let byId = Dictionary(try tasks.train(round: round).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     let count = try run.manifest().shardCounts[RunManifest.stageKey(round: round, stage: .feedback)] ?? 0
-    let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
+    let plan = TeacherContextPlan(
+      builder: ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens),
+      segments: TeacherSegments(spec: spec))
     let settings = SamplingSettings(
       temperature: Float(spec.rewrite.temperature), maxNewTokens: spec.rollout.maxTokens)
-    let level = FeedbackLevel(rawValue: spec.rewrite.feedback.rawValue) ?? .full
+    let rewrites = Self.rewritePlan(spec: spec)
     try run.runShards(round: round, stage: .rewrite, shardCount: count) {
       shard, seed -> ShardOutput<RewriteRecord> in
       let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
@@ -43,40 +61,43 @@ public struct RewriteStage {
             .corruptFile, "feedback \(item.id) has no matching rollout or task",
             location: run.layout.path(run.layout.shardName(round: round, stage: .feedback, shard: shard)))
         }
-        // A passing sibling (never the sample itself), shown as a note.
-        var offered: [(id: String, text: String)] = []
-        var siblingId: String?
-        if spec.rewrite.useSibling, !item.passed,
-          let sibling = feedback.first(where: { $0.taskId == item.taskId && $0.passed && $0.id != item.id }),
-          let siblingRollout = rolloutById[sibling.rolloutId]
+        // A passing sibling (never the sample itself).
+        var sibling: RolloutRecord?
+        if !item.passed,
+          let passing = feedback.first(where: { $0.taskId == item.taskId && $0.passed && $0.id != item.id })
         {
-          siblingId = siblingRollout.id
-          offered.append((id: "sibling", text: "a passing attempt: " + siblingRollout.text))
+          sibling = rolloutById[passing.rolloutId]
         }
+        let parts = plan.parts(
+          task: task.prompt, attempt: rollout.text, result: item.result, critique: item.critique,
+          sibling: sibling?.text)
+        // Randomized exposure among the notes that fit (decided before the coin flip): each is
+        // shown or withheld with probability 1/2, and both outcomes are recorded.
         var assignments: [NoteAssignment] = []
-        if spec.rewrite.memory, let notes {
-          for note in try notes.candidates(for: task, round: round) {
-            // Randomized exposure: each note is shown or withheld with probability 1/2.
-            let included = rng.next() & 1 == 1
+        var shown: [String] = []
+        if let notes, plan.segments.memory {
+          let eligible = plan.fittingNotes(
+            task: task.prompt, parts: parts, candidates: try notes.candidates(for: task, round: round),
+            text: \.text)
+          for (note, included) in TeacherContextPlan.expose(eligible, rng: &rng) {
             assignments.append(NoteAssignment(noteId: note.id, included: included))
-            if included { offered.append(note) }
+            if included { shown.append(note.text) }
           }
         }
-        let hindsight = ContextBuilder.Hindsight(
-          attempt: rollout.text, feedback: item.result.feedbackText(level: level),
-          critique: level == .full ? item.critique.rendered : nil, notes: offered.map(\.text))
-        let teacher = builder.teacher(task: task.prompt, hindsight: hindsight)
-        // A note drawn for inclusion that did not fit in the context was not shown: its outcome
-        // says nothing about the note, so no observation is recorded for it.
-        let shown = Set(offered.prefix(teacher.notesKept).map(\.id))
-        assignments.removeAll { $0.included && !shown.contains($0.noteId) }
+        let teacher = plan.context(task: task.prompt, parts: parts, shown: shown)
+        let expected = shown.count + (parts.sibling == nil ? 0 : 1)
+        guard teacher.notesKept == expected else {
+          throw HindcastError(
+            .internalInvariant,
+            "teacher context of \(item.id) kept \(teacher.notesKept) of \(expected) notes that were checked to fit",
+            location: run.layout.root)
+        }
         let record = RewriteRecord(
           id: item.rolloutId + "/rw", feedbackId: item.id, rolloutId: item.rolloutId, taskId: task.id,
           round: round,
           teacherContext: Tokenizer.decode(teacher.tokens), teacherTokens: teacher.tokens,
-          siblingRolloutId: siblingId, notes: assignments, hindsight: [], teacherLogprobs: [],
-          teacherTopIds: [],
-          teacherTopLogprobs: [])
+          siblingRolloutId: parts.sibling == nil ? nil : sibling?.id, notes: assignments, hindsight: [],
+          teacherLogprobs: [], teacherTopIds: [], teacherTopLogprobs: [])
         drafts.append((record, teacher.tokens, task, rollout.tokens))
       }
       // (b) Re-score every student attempt under its teacher context.
@@ -87,9 +108,10 @@ public struct RewriteStage {
         drafts[index].record.teacherTopIds = (score.topK ?? []).map { $0.map(\.token) }
         drafts[index].record.teacherTopLogprobs = (score.topK ?? []).map { $0.map(\.logprob) }
         budget.teacherScoredTokens += score.logprobs.count
+        budget.modelTokens += drafts[index].teacher.count + drafts[index].student.count
       }
-      // (a) Hindsight trajectories for failed attempts, verified by the executor.
-      let failed = drafts.indices.filter { !feedback[$0].passed }
+      // (a) Hindsight trajectories for failed attempts, verified by the executor, when used.
+      let failed = rewrites.sample ? drafts.indices.filter { !feedback[$0].passed } : []
       var prompts: [[Int32]] = []
       var owners: [Int] = []
       for index in failed {
@@ -106,13 +128,19 @@ public struct RewriteStage {
         let result = tasks.family.execute(task: drafts[owner].task, attempt: text)
         budget.environmentCalls += 1
         budget.generatedTokens += generation.tokens.count
+        budget.modelTokens += drafts[owner].teacher.count + generation.tokens.count
         if result.passed { verified += 1 }
         drafts[owner].record.hindsight.append(
           HindsightSample(
             text: text, tokens: generation.tokens, verified: result.passed, kind: result.kind.rawValue))
       }
       let rate = prompts.isEmpty ? 0 : Double(verified) / Double(prompts.count)
-      return ShardOutput(records: drafts.map(\.record), budget: budget, values: ["verified_rate": rate])
+      return ShardOutput(
+        records: drafts.map(\.record), budget: budget,
+        values: [
+          "verified_rate": rate,
+          "memory_verification_calls": rewrites.chargedToMemory ? Double(prompts.count) : 0,
+        ])
     }
   }
 }

@@ -26,8 +26,10 @@ public struct RolloutStage {
       let seeds = (0..<prompts.count).map { SeedDerivation.derive(seed, [UInt64($0)]) }
       let generations = try policy.generate(prompts: prompts, settings: settings, seeds: seeds)
       var budget = Budget()
-      let records = zip(owners, generations).map { owner, generation -> RolloutRecord in
+      let records = zip(prompts, zip(owners, generations)).map { prompt, item -> RolloutRecord in
+        let (owner, generation) = item
         budget.generatedTokens += generation.tokens.count
+        budget.modelTokens += prompt.count + generation.tokens.count
         return RolloutRecord(
           id: "\(RunLayout.roundName(round))/\(owner.task.id)/s\(owner.sample)", round: round,
           taskId: owner.task.id,
