@@ -49,7 +49,8 @@ family = "arith"
 difficulty = 1
 train_per_round = 4
 samples_per_task = 3
-held_out = 4
+validation = 4
+test = 4
 tasks_per_shard = 2
 [pretrain]
 steps = 4
@@ -207,7 +208,7 @@ SPEC_BAD_VALUES = [
     ("rounds", "-1"), ("rounds", "1001"), ("guard.rollback_margin", "2"), ("guard.rollback_margin", "inf"),
     ("model.preset", '"huge"'), ("model.layers", "0"), ("model.width", "3"), ("model.heads", "3"),
     ("model.context", "1"), ("model.threads", "0"), ("tasks.family", '"chess"'), ("tasks.difficulty", "9"),
-    ("tasks.train_per_round", "0"), ("tasks.samples_per_task", "0"), ("tasks.held_out", "0"),
+    ("tasks.train_per_round", "0"), ("tasks.samples_per_task", "0"), ("tasks.validation", "0"), ("tasks.test", "0"),
     ("tasks.tasks_per_shard", "0"), ("tasks.exec_checker", '""'), ("pretrain.steps", "-5"),
     ("pretrain.batch", "0"), ("pretrain.lr", "0"), ("pretrain.lr", "5"), ("pretrain.warmup", "-1"),
     ("pretrain.revision_fraction", "1.5"), ("pretrain.pack", "3"), ("pretrain.own_fraction", "-1"),

@@ -20,12 +20,15 @@ import Testing
     "model.width": ["3", "16385"],
     "model.heads": ["0", "3", "2000"],
     "model.context": ["1", "16385"],
+    "model.position": ["\"absolute\"", "1"],
     "model.threads": ["0", "257"],
     "tasks.family": ["\"chess\"", "1"],
     "tasks.difficulty": ["0", "6"],
     "tasks.train_per_round": ["0"],
     "tasks.samples_per_task": ["0", "257"],
-    "tasks.held_out": ["0"],
+    "tasks.held_out": ["0", "200"],
+    "tasks.validation": ["0", "-5"],
+    "tasks.test": ["0", "1000001"],
     "tasks.tasks_per_shard": ["0"],
     "tasks.exec_tasks": ["\"\"", "3"],
     "tasks.exec_checker": ["[]", "[\"\"]", "\"python3\""],
@@ -41,6 +44,7 @@ import Testing
     "pretrain.own_fraction": ["1.5"],
     "pretrain.note_fraction": ["-1"],
     "pretrain.corpus_tasks": ["0"],
+    "pretrain.revision_prefix_weight": ["-0.1", "1.5"],
     "rollout.temperature": ["-1", "0.0005", "11"],
     "rollout.max_tokens": ["0", "255", "100000"],
     "rewrite.samples": ["-1", "65"],
@@ -50,10 +54,18 @@ import Testing
     "rewrite.memory": ["0"],
     "rewrite.memory_budget_tokens": ["-1"],
     "rewrite.use_sibling": ["\"true\""],
+    "rewrite.critique": ["1"],
     "distill.sdpo": ["-1", "1001"],
     "distill.sft": ["-1"],
     "distill.grpo": ["-0.001"],
     "distill.rft": ["1e309"],
+    "distill.route": ["-1"],
+    "distill.credit": ["-0.5"],
+    "distill.rewrite_advantage": ["-1"],
+    "distill.gap_tasks": ["-1"],
+    "distill.gap_gate": ["1"],
+    "distill.gap_reference": ["0", "1.5"],
+    "distill.persist_moments": ["\"no\""],
     "distill.divergence": ["\"kl\""],
     "distill.teacher": ["\"moving\""],
     "distill.positions": ["\"some\""],
@@ -65,6 +77,15 @@ import Testing
     "distill.grpo_clip": ["0", "-0.2", "11"],
     "eval.samples": ["-1", "257"],
     "eval.temperature": ["0.0009", "-1"],
+    "eval.sampled_tasks": ["-1"],
+    "policy.backend": ["\"vllm\"", "1"],
+    "policy.base_url": ["\"ftp://x\"", "3"],
+    "policy.model": ["3"],
+    "policy.api_key_env": ["3"],
+    "policy.concurrency": ["0", "1025"],
+    "policy.timeout_seconds": ["0.01", "-1"],
+    "policy.max_retries": ["-1", "101"],
+    "policy.backoff_seconds": ["-1", "601"],
   ]
 
   /// Keys that only mean something together with another key: the lines written before them.
@@ -73,11 +94,15 @@ import Testing
     "tasks.exec_checker": "family = \"exec\"\nexec_tasks = \"tasks.jsonl\"",
   ]
 
-  /// The keys in the first column of docs/pipeline-spec.md's table.
+  /// The keys in the first column of docs/pipeline-spec.md's key table (its first table; later
+  /// tables, such as the objectives', list names that are not keys).
   static func documentedKeys() throws -> [String] {
     let text = try String(contentsOfFile: "docs/pipeline-spec.md", encoding: .utf8)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    guard let start = lines.firstIndex(where: { $0.hasPrefix("| key") }) else { return [] }
+    let table = lines[start...].prefix { $0.hasPrefix("|") }
     var keys: [String] = []
-    for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+    for line in table where line.hasPrefix("| `") {
       let firstColumn = line.dropFirst(2).prefix { $0 != "|" }
       for part in firstColumn.split(separator: "`") where part.contains(where: \.isLetter) {
         keys.append(String(part))

@@ -35,8 +35,8 @@ import Testing
       }
     }
     try run.withManifest { manifest in
-      manifest.memorySnapshots[run.layout.policyName(round: 1)] = "snapshot-of-round-0"
-      manifest.memorySnapshots[run.layout.policyName(round: 2)] = "snapshot-of-round-1"
+      manifest.memorySnapshots[run.layout.policyName(round: 1)] = String(repeating: "a", count: 64)
+      manifest.memorySnapshots[run.layout.policyName(round: 2)] = String(repeating: "b", count: 64)
     }
     let policy1 = try store.load(round: 1).parameters
     let ema1 = try store.load(round: 1, kind: .ema).parameters
@@ -46,7 +46,7 @@ import Testing
     #expect(try store.load(round: 2).parameters == policy1)
     #expect(try store.load(round: 2, kind: .ema).parameters == ema1)
     var manifest = try run.manifest()
-    #expect(manifest.memorySnapshots[run.layout.policyName(round: 2)] == "snapshot-of-round-0")
+    #expect(manifest.memorySnapshots[run.layout.policyName(round: 2)] == String(repeating: "a", count: 64))
     #expect(manifest.rollbacks == [2])
 
     // Round 1 collapses too: its EMA teacher becomes round 0's (the base policy) and its pointer
