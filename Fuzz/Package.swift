@@ -9,13 +9,15 @@ import PackageDescription
 let hindcast = "Hindcast"
 
 func harness(_ name: String, _ modules: [String]) -> Target {
-  .executableTarget(name: name, dependencies: modules.map { .product(name: $0, package: hindcast) })
+  .executableTarget(
+    name: name, dependencies: ["FuzzSupport"] + modules.map { .product(name: $0, package: hindcast) })
 }
 
 let package = Package(
   name: "HindcastFuzz",
   dependencies: [.package(name: hindcast, path: "..")],
   targets: [
+    .target(name: "FuzzSupport"),
     harness("FuzzSpec", ["HindcastPipeline"]),
     harness("FuzzShard", ["HindcastStorage", "HindcastSupport"]),
     harness("FuzzJSON", ["HindcastSupport", "HindcastStorage", "HindcastMemory"]),

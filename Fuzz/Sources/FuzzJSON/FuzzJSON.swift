@@ -1,3 +1,4 @@
+import FuzzSupport
 import HindcastStorage
 import HindcastSupport
 
@@ -32,18 +33,8 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-// SwiftPM links executables with `main` aliased to `FuzzJSON_main`; it hands control to libFuzzer's
-// driver, which calls `LLVMFuzzerTestOneInput` above.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM aliases `main` to `FuzzJSON_main`; libFuzzer's driver takes over from there.
 @_cdecl("FuzzJSON_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-  var count = argc
-  var arguments = argv
-  return runFuzzerDriver(&count, &arguments, fuzzJSON)
+  runFuzzer(argc, argv, fuzzJSON)
 }

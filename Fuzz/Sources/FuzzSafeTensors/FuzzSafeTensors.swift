@@ -1,3 +1,4 @@
+import FuzzSupport
 import HindcastStorage
 import HindcastSupport
 
@@ -34,18 +35,8 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-// SwiftPM links executables with `main` aliased to `FuzzSafeTensors_main`; it hands control to libFuzzer's
-// driver, which calls `LLVMFuzzerTestOneInput` above.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM aliases `main` to `FuzzSafeTensors_main`; libFuzzer's driver takes over from there.
 @_cdecl("FuzzSafeTensors_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-  var count = argc
-  var arguments = argv
-  return runFuzzerDriver(&count, &arguments, fuzzSafeTensors)
+  runFuzzer(argc, argv, fuzzSafeTensors)
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import HindcastStorage
 import HindcastSupport
 
@@ -25,18 +26,8 @@ public func fuzzShard(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-// SwiftPM links executables with `main` aliased to `FuzzShard_main`; it hands control to libFuzzer's
-// driver, which calls `LLVMFuzzerTestOneInput` above.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM aliases `main` to `FuzzShard_main`; libFuzzer's driver takes over from there.
 @_cdecl("FuzzShard_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-  var count = argc
-  var arguments = argv
-  return runFuzzerDriver(&count, &arguments, fuzzShard)
+  runFuzzer(argc, argv, fuzzShard)
 }
