@@ -3,17 +3,6 @@ import HindcastSupport
 import Testing
 
 @Suite struct PipelineSpecTests {
-  func error(_ text: String) -> HindcastError? {
-    do {
-      _ = try PipelineSpec.parse(text: text, source: "spec.toml")
-      return nil
-    } catch let error as HindcastError {
-      return error
-    } catch {
-      return nil
-    }
-  }
-
   @Test func parsesEveryTableAndKeepsDefaults() throws {
     let spec = try PipelineSpec.parse(
       text: """
@@ -46,44 +35,44 @@ import Testing
       text: "[tasks]\nvalidation = 50\ntest = 1200\n[eval]\nsampled_tasks = 300\n", source: "spec.toml")
     #expect(spec.tasks.validation == 50 && spec.tasks.test == 1200 && spec.eval.sampledTasks == 300)
     #expect(PipelineSpec().tasks.test == 1000)
-    let old = try #require(error("[tasks]\nheld_out = 100\n"))
+    let old = try #require(specReadError("[tasks]\nheld_out = 100\n"))
     #expect(old.message.contains("tasks.validation") && old.message.contains("tasks.test"))
     #expect(old.location == "spec.toml:2")
   }
 
   @Test func unknownKeyIsNamedWithItsLine() throws {
-    let e = try #require(error("rounds = 1\n[distill]\nsdpo = 1\nlearning_rate = 0.1\n"))
+    let e = try #require(specReadError("rounds = 1\n[distill]\nsdpo = 1\nlearning_rate = 0.1\n"))
     #expect(e.code == .invalidConfig)
     #expect(e.message.contains("distill.learning_rate"))
     #expect(e.location == "spec.toml:4")
   }
 
   @Test func unknownTableWrongTypeAndRangeAreRejected() throws {
-    let table = try #require(error("[optimizer]\n"))
+    let table = try #require(specReadError("[optimizer]\n"))
     #expect(table.message.contains("[optimizer]"))
-    let type = try #require(error("rounds = \"three\"\n"))
+    let type = try #require(specReadError("rounds = \"three\"\n"))
     #expect(
       type.message.contains("'rounds'") && type.message.contains("integer") && type.location == "spec.toml:1")
-    let range = try #require(error("[distill]\nlr = 5.0\n"))
+    let range = try #require(specReadError("[distill]\nlr = 5.0\n"))
     #expect(
       range.message.contains("'distill.lr'") && range.message.contains("must be in")
         && range.message.contains("got 5.0"))
-    let choice = try #require(error("[distill]\nteacher = \"moving\"\n"))
+    let choice = try #require(specReadError("[distill]\nteacher = \"moving\"\n"))
     #expect(choice.message.contains("'base'") && choice.message.contains("'ema'"))
-    let objectives = try #require(error("[distill]\nsdpo = 0\n"))
+    let objectives = try #require(specReadError("[distill]\nsdpo = 0\n"))
     #expect(objectives.message.contains("objective"))
-    let model = try #require(error("[model]\nwidth = 130\nheads = 4\n"))
+    let model = try #require(specReadError("[model]\nwidth = 130\nheads = 4\n"))
     #expect(model.message.contains("heads"))
   }
 
   @Test func malformedTOMLNamesTheLine() throws {
-    let e1 = try #require(error("name = \"unterminated\n"))
+    let e1 = try #require(specReadError("name = \"unterminated\n"))
     #expect(e1.location == "spec.toml:1" && e1.message.contains("unterminated"))
-    let e2 = try #require(error("rounds = 1\nrounds = 2\n"))
+    let e2 = try #require(specReadError("rounds = 1\nrounds = 2\n"))
     #expect(e2.location == "spec.toml:2" && e2.message.contains("twice"))
-    let e3 = try #require(error("x = { a = 1 }\n"))
+    let e3 = try #require(specReadError("x = { a = 1 }\n"))
     #expect(e3.message.contains("inline tables"))
-    let e4 = try #require(error("seed = abc\n"))
+    let e4 = try #require(specReadError("seed = abc\n"))
     #expect(e4.message.contains("quotes"))
   }
 

@@ -4,17 +4,6 @@ import Testing
 
 /// The `[policy]` table: a served model chosen in the spec, with file/line/key errors.
 @Suite struct PolicySpecTests {
-  func error(_ text: String) -> HindcastError? {
-    do {
-      _ = try PipelineSpec.parse(text: text, source: "spec.toml")
-      return nil
-    } catch let error as HindcastError {
-      return error
-    } catch {
-      return nil
-    }
-  }
-
   @Test func readsTheOpenAIBackend() throws {
     let spec = try PipelineSpec.parse(
       text: """
@@ -36,18 +25,19 @@ import Testing
   }
 
   @Test func rejectsBadPolicyKeysWithLineAndKey() {
-    let missing = error("[policy]\nbackend = \"openai\"\n")
+    let missing = specReadError("[policy]\nbackend = \"openai\"\n")
     #expect(missing?.location == "spec.toml:2" && missing?.message.contains("policy.base_url") == true)
-    let notURL = error("[policy]\nbackend = \"openai\"\nbase_url = \"localhost:8080\"\n")
+    let notURL = specReadError("[policy]\nbackend = \"openai\"\nbase_url = \"localhost:8080\"\n")
     #expect(notURL?.location == "spec.toml:3" && notURL?.message.contains("'policy.base_url'") == true)
-    let backend = error("[policy]\nbackend = \"vllm\"\n")
+    let backend = specReadError("[policy]\nbackend = \"vllm\"\n")
     #expect(backend?.message.contains("'embedded', 'openai'") == true)
-    let concurrency = error("[policy]\nbackend = \"openai\"\nbase_url = \"http://h/v1\"\nconcurrency = 0\n")
+    let concurrency = specReadError(
+      "[policy]\nbackend = \"openai\"\nbase_url = \"http://h/v1\"\nconcurrency = 0\n")
     #expect(
       concurrency?.location == "spec.toml:4" && concurrency?.message.contains("policy.concurrency") == true)
-    let stray = error("[policy]\nbase_url = \"http://h/v1\"\n")
+    let stray = specReadError("[policy]\nbase_url = \"http://h/v1\"\n")
     #expect(stray?.message.contains("only used with policy.backend") == true)
-    let typo = error("[policy]\nbackend = \"openai\"\nbase_url = \"http://h/v1\"\ntimeout = 3\n")
+    let typo = specReadError("[policy]\nbackend = \"openai\"\nbase_url = \"http://h/v1\"\ntimeout = 3\n")
     #expect(typo?.message.contains("unknown key 'policy.timeout'") == true)
   }
 }
