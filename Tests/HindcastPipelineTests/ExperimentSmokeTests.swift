@@ -12,11 +12,21 @@ import Testing
     name = "smoke"
     base = "tiny.toml"
     seeds = [7]
+    arms_file = "arms.toml"
     arms = ["sdpo", "grpo"]
+    primary = "sdpo"
     learning_rates = [0.001, 0.003]
     [budget]
     rounds = 2
     """
+
+  /// The shipped arms file, copied beside the experiment spec of a test.
+  static func shippedArms() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    return try String(
+      contentsOfFile: root.appendingPathComponent("pipelines/arms.toml").path, encoding: .utf8)
+  }
 
   /// Sum of training-stage environment calls in a run's metrics log (eval and pretrain excluded).
   static func trainingCalls(_ runner: BinaryRunner, run: String) throws -> Int {
@@ -43,6 +53,8 @@ import Testing
     let runner = BinaryRunner(directory: directory)
     try runner.write(TinySpec.text, to: "tiny.toml")
     try runner.write(Self.experiment, to: "smoke.toml")
+    let arms = try Self.shippedArms()
+    try runner.write(arms, to: "arms.toml")
     let first = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
     try #require(first.status == 0, "\(first.stderr)")
     // Per arm: two sweep runs on the sweep seed (never reported), then the reported seed.
@@ -64,6 +76,22 @@ import Testing
     let edited = try runner.run(["experiment", "edited.toml", "--out", "exp"])
     #expect(edited.status == 1)
     #expect(edited.stderr.contains("different experiment spec"))
+    // So is a changed arm: the directory froze the arms it ran (OUT/arms.toml).
+    let frozenArms = String(decoding: try #require(runner.contents("exp/arms.toml")), as: UTF8.self)
+    #expect(frozenArms.contains("[arms.sdpo]") && frozenArms.contains("[arms.grpo]"))
+    #expect(!frozenArms.contains("[arms.rft]"))
+    try runner.write(
+      arms.replacingOccurrences(
+        of:
+          "[arms.grpo]\nsummary = \"GRPO on binary execution reward (baseline)\"\nbaseline = true\ndistill.grpo = 1.0",
+        with:
+          "[arms.grpo]\nsummary = \"GRPO on binary execution reward (baseline)\"\nbaseline = true\ndistill.grpo = 2.0"
+      ),
+      to: "arms.toml")
+    let changed = try runner.run(["experiment", "smoke.toml", "--out", "exp"])
+    #expect(changed.status == 1)
+    #expect(changed.stderr.contains("the arms of this experiment changed"), "\(changed.stderr)")
+    try runner.write(arms, to: "arms.toml")
 
     let report = try runner.run(["report", "--experiment", "exp", "--out", "docs/results.md"])
     try #require(report.status == 0, "\(report.stderr)")
@@ -78,6 +106,10 @@ import Testing
     // The line chosen on validation and the lines reported on test are labelled as such.
     #expect(markdown.contains("Learning-rate sweep (**chosen on validation**: sweep seed 1000"))
     #expect(markdown.contains("Accuracy is test greedy pass@1"))
+    // The primary arm against the tuned baseline; one seed, so no interval.
+    #expect(markdown.contains("Primary arm sdpo (named before the runs)"))
+    #expect(markdown.contains("| sdpo | primary | 1 |"))
+    #expect(markdown.contains("- `sdpo` **primary**: self-distillation"))
 
     let svg = try #require(runner.contents("docs/results-arith.svg"))
     let counter = ElementCounter()
@@ -98,7 +130,9 @@ import Testing
       let calls = try Self.trainingCalls(runner, run: run)
       #expect(calls > 0)
       let row = try #require(
-        markdown.split(separator: "\n").first { $0.hasPrefix("| \(arm) | \(lr) | 1 |") },
+        markdown.split(separator: "\n").first {
+          $0.hasPrefix("| \(arm)\(arm == "sdpo" ? " (primary)" : "") | \(lr) | 1 |")
+        },
         "no table row for \(arm)")
       let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
       #expect(cells[3].hasPrefix(String(format: "%.1f%%", 100 * final)))
@@ -144,11 +178,14 @@ import Testing
       name = "calls"
       base = "tiny.toml"
       seeds = [3]
+      arms_file = "arms.toml"
       arms = ["sdpo-nomemory", "grpo"]
+      primary = "sdpo-nomemory"
       learning_rates = [0.001]
       [budget]
       rounds = 2
       """, to: "calls.toml")
+    try runner.write(try Self.shippedArms(), to: "arms.toml")
     let result = try runner.run(["experiment", "calls.toml", "--out", "exp"])
     try #require(result.status == 0, "\(result.stderr)")
     let sdpo = "exp/runs/sdpo-nomemory/lr-0.001/seed-3"

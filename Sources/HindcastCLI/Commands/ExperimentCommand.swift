@@ -10,8 +10,9 @@ struct ExperimentCommand: ParsableCommand {
     commandName: "experiment",
     abstract: "Compare learning signals: run every arm of an experiment spec over several seeds.",
     discussion: """
-      Pretrains one base policy, sweeps each arm's learning rate on the first seed, then runs every \
-      seed at the chosen rate. Each run is an ordinary pipeline run under OUT/runs/; kill the command \
+      Pretrains one base policy, sweeps each arm's learning rate on the sweep seed (chosen on \
+      validation), then runs every reported seed at the chosen rate. Arms are [arms.NAME] tables of \
+      pipeline-spec keys (pipelines/arms.toml); the spec names a primary arm. Each run is an ordinary pipeline run under OUT/runs/; kill the command \
       at any moment and run it again to resume. Then write the report with `hindcast report \
       --experiment OUT --out docs/results.md`. See docs/experiments.md.
       """)
@@ -93,7 +94,7 @@ enum ExperimentTable {
   }
 
   static func render(_ result: FamilyResult) -> String {
-    let baseline = result.bestBaseline?.arm.rawValue ?? "baseline"
+    let baseline = result.tunedBaseline?.arm.name ?? "baseline"
     var lines = [
       "\(result.family) (\(result.directory)): base policy greedy pass@1 "
         + (result.basePass1.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a"),
@@ -102,12 +103,17 @@ enum ExperimentTable {
     for arm in result.arms {
       let final = arm.final
       let pass = final.map { String(format: "%.1f%% ±%.1f", 100 * $0.pass1, 100 * $0.standardError) } ?? "n/a"
+      let name = arm.arm.name + (arm.arm.name == result.spec.primary ? " *" : "")
       let speedup = result.speedup(arm).map { String(format: "%.2f×", $0) } ?? "–"
       lines.append(
-        row([arm.arm.rawValue, "\(arm.learningRate)", pass, "\(Int((final?.calls ?? 0).rounded()))", speedup])
+        row([name, "\(arm.learningRate)", pass, "\(Int((final?.calls ?? 0).rounded()))", speedup])
       )
     }
-    lines.append("(× fewer calls: to reach \(baseline)'s final accuracy, relative to \(baseline))")
+    lines.append(
+      "(* primary arm; × fewer calls: to reach \(baseline)'s final accuracy, relative to \(baseline), the "
+        + "baseline chosen on validation; ± is one standard error over seeds)")
+    let conclusion = FamilyConclusion(result)
+    lines += conclusion.sentences
     return lines.joined(separator: "\n")
   }
 }

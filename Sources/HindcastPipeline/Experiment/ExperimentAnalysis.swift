@@ -107,6 +107,28 @@ public struct ArmResult: Sendable {
   public var meanTotals: LedgerTotals
   public var meanTotalsWall: Double { meanTotals.wallSeconds }
 
+  /// Final test greedy pass@1 of each complete run, by seed (what paired comparisons use).
+  public var finalTestBySeed: [UInt64: Double] {
+    var values: [UInt64: Double] = [:]
+    for run in runs where run.isComplete {
+      if let last = run.evals.last { values[run.seed] = last.greedyPass1 }
+    }
+    return values
+  }
+
+  /// Mean final **validation** greedy pass@1 over complete runs: what the tuned baseline is
+  /// chosen on (nil without a complete run).
+  public var finalValidationPass1: Double? {
+    let values = runs.filter(\.isComplete).compactMap { $0.evals.last?.validation.greedyPass1 }
+    return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+  }
+
+  /// Mean final test greedy pass@1 over complete runs with its 95% t-interval over seeds (nil
+  /// with fewer than two complete runs).
+  public var finalInterval: ExperimentStatistics.Interval? {
+    ExperimentStatistics.meanInterval(finalTestBySeed.keys.sorted().compactMap { finalTestBySeed[$0] })
+  }
+
   /// Whether the final mean accuracy is more than `margin` below the best round's.
   public func collapsed(margin: Double) -> Bool {
     guard let final, let best else { return false }
@@ -136,8 +158,19 @@ public struct ArmResult: Sendable {
   }
 }
 
-/// The comparison of one experiment (one family): arms, the target set by the best scalar-reward
-/// baseline, and the equal-budget point.
+/// One arm's paired comparison with the tuned baseline.
+public struct BaselineComparison: Sendable {
+  public var arm: ExperimentArm
+  /// The arm's final test greedy pass@1 minus the baseline's, paired by seed.
+  public var difference: ExperimentStatistics.PairedDifference
+  /// Whether this is the primary arm's comparison (confirmatory); every other is exploratory.
+  public var isPrimary: Bool
+  /// Holm-adjusted p-value over all comparisons of the family (nil without an interval).
+  public var holmPValue: Double?
+}
+
+/// The comparison of one experiment (one family): arms, the tuned baseline chosen on validation,
+/// the target it sets, the paired comparisons and the equal-budget point.
 public struct FamilyResult: Sendable {
   public var name: String
   public var family: String
@@ -171,24 +204,50 @@ public struct FamilyResult: Sendable {
     self.validationTasks = validationTasks
   }
 
-  /// The baseline arm (grpo or rft) with the best final mean accuracy.
-  public var bestBaseline: ArmResult? {
-    arms.filter { $0.arm.isBaseline && $0.final != nil }.max {
-      ($0.final?.pass1 ?? 0) < ($1.final?.pass1 ?? 0)
+  /// The tuned baseline: among the baseline arms (`baseline = true`) with a complete run, the one
+  /// with the best mean final **validation** greedy pass@1 over the reported seeds (each at its
+  /// learning rate chosen on validation); ties go to the earlier arm of the spec. Never chosen on
+  /// test.
+  public var tunedBaseline: ArmResult? {
+    var best: ArmResult?
+    for arm in arms where arm.arm.isBaseline && arm.final != nil {
+      guard let value = arm.finalValidationPass1 else { continue }
+      if let current = best?.finalValidationPass1, value <= current { continue }
+      best = arm
     }
+    return best
   }
 
-  /// The accuracy every arm is asked to reach: the best baseline's final mean pass@1.
-  public var target: Double? { bestBaseline?.final?.pass1 }
+  /// The primary arm's result (nil until its sweep is complete).
+  public var primary: ArmResult? { arms.first { $0.arm.name == spec.primary } }
+
+  /// Every other arm with a complete run against the tuned baseline, paired by seed on final test
+  /// greedy pass@1, in the spec's order; the primary arm's comparison is confirmatory, the rest
+  /// exploratory. Holm-adjusted p-values are over all of them.
+  public var comparisons: [BaselineComparison] {
+    guard let baseline = tunedBaseline else { return [] }
+    var result = arms.filter { $0.arm.name != baseline.arm.name && $0.final != nil }.map { arm in
+      BaselineComparison(
+        arm: arm.arm, difference: ExperimentStatistics.paired(arm.finalTestBySeed, baseline.finalTestBySeed),
+        isPrimary: arm.arm.name == spec.primary, holmPValue: nil)
+    }
+    let tested = result.indices.filter { result[$0].difference.interval != nil }
+    let adjusted = ExperimentStatistics.holm(tested.compactMap { result[$0].difference.interval?.pValue })
+    for (index, p) in zip(tested, adjusted) { result[index].holmPValue = p }
+    return result
+  }
+
+  /// The accuracy every arm is asked to reach: the tuned baseline's final mean test pass@1.
+  public var target: Double? { tunedBaseline?.final?.pass1 }
 
   public func callsToTarget(_ arm: ArmResult) -> Double? {
     guard let target else { return nil }
     return CurveMath.callsToReach(target, on: arm.curve)
   }
 
-  /// How many times fewer calls `arm` needs than the best baseline to reach the target.
+  /// How many times fewer calls `arm` needs than the tuned baseline to reach the target.
   public func speedup(_ arm: ArmResult) -> Double? {
-    guard let baseline = bestBaseline, let mine = callsToTarget(arm), let theirs = callsToTarget(baseline),
+    guard let baseline = tunedBaseline, let mine = callsToTarget(arm), let theirs = callsToTarget(baseline),
       mine > 0
     else { return nil }
     return theirs / mine

@@ -3,6 +3,7 @@ import Foundation
 /// Paths inside an experiment directory (see docs/experiments.md):
 ///
 ///     OUT/experiment.toml                  the frozen experiment spec
+///     OUT/arms.toml                        the frozen arms it runs (resolved [arms.NAME] tables)
 ///     OUT/base/                            the base run (rounds = 0): the shared base policy
 ///     OUT/specs/ARM_lr-LR_seed-S.toml      generated pipeline spec of each run
 ///     OUT/runs/ARM/lr-LR/seed-S/           an ordinary pipeline run directory
@@ -19,17 +20,19 @@ public struct ExperimentLayout: Sendable {
   /// The shared base policy checkpoint (round 0 of the base run).
   public var basePolicy: String { RunLayout(root: baseRun).policy(round: 0) }
   public var sweep: String { root + "/sweep.json" }
+  /// The arms as resolved when the experiment started (`ArmCatalog.render`).
+  public var arms: String { root + "/arms.toml" }
 
-  public func runName(arm: ExperimentArm, learningRate: Double, seed: UInt64) -> String {
-    "runs/\(arm.rawValue)/\(ExperimentSpec.label(learningRate: learningRate))/seed-\(seed)"
+  public func runName(arm: String, learningRate: Double, seed: UInt64) -> String {
+    "runs/\(arm)/\(ExperimentSpec.label(learningRate: learningRate))/seed-\(seed)"
   }
 
-  public func run(arm: ExperimentArm, learningRate: Double, seed: UInt64) -> String {
+  public func run(arm: String, learningRate: Double, seed: UInt64) -> String {
     root + "/" + runName(arm: arm, learningRate: learningRate, seed: seed)
   }
 
-  public func runSpec(arm: ExperimentArm, learningRate: Double, seed: UInt64) -> String {
-    root + "/specs/\(arm.rawValue)_\(ExperimentSpec.label(learningRate: learningRate))_seed-\(seed).toml"
+  public func runSpec(arm: String, learningRate: Double, seed: UInt64) -> String {
+    root + "/specs/\(arm)_\(ExperimentSpec.label(learningRate: learningRate))_seed-\(seed).toml"
   }
 
   public var baseSpec: String { root + "/specs/base.toml" }

@@ -35,19 +35,20 @@ public enum ExperimentReport {
   }
 
   /// The plot of one family: mean test greedy pass@1 against mean cumulative training
-  /// environment calls, one line per arm (baselines dashed), standard-error bands and whiskers.
+  /// environment calls, one line per arm (baselines dashed), standard-error bands and whiskers,
+  /// and a reference line at the tuned baseline's final accuracy.
   public static func plot(_ result: FamilyResult) -> SVGPlot {
     let series = result.arms.map { arm in
       SVGPlot.Series(
-        name: arm.arm.rawValue + (arm.final.map { String(format: " (%.1f%%)", 100 * $0.pass1) } ?? ""),
+        name: arm.arm.name + (arm.final.map { String(format: " (%.1f%%)", 100 * $0.pass1) } ?? ""),
         points: arm.curve.map { SVGPlot.Point(x: $0.calls, y: $0.pass1, error: $0.standardError) },
         dashed: arm.arm.isBaseline)
     }
     var references: [SVGPlot.Reference] = []
-    if let baseline = result.bestBaseline, let target = result.target {
+    if let baseline = result.tunedBaseline, let target = result.target {
       references.append(
         SVGPlot.Reference(
-          y: target, label: String(format: "%@ final %.1f%%", baseline.arm.rawValue, 100 * target)))
+          y: target, label: String(format: "%@ final %.1f%%", baseline.arm.name, 100 * target)))
     }
     let seeds = result.spec.seeds.count
     return SVGPlot(
@@ -62,7 +63,7 @@ public enum ExperimentReport {
   public static func computePlot(_ result: FamilyResult) -> SVGPlot {
     let series = result.arms.map { arm in
       SVGPlot.Series(
-        name: arm.arm.rawValue,
+        name: arm.arm.name,
         points: arm.curve.map { SVGPlot.Point(x: $0.modelTokens, y: $0.pass1, error: $0.standardError) },
         dashed: arm.arm.isBaseline)
     }
@@ -98,13 +99,17 @@ public enum ExperimentReport {
       "Accuracy is test greedy pass@1 (first attempt, no feedback) of the policy that starts each round. "
         + "Environment calls are the executor/checker calls of training (rollout feedback and rewrite "
         + "verification); eval calls are not charged, and all arms share one pretrained base policy. "
-        + "Means and standard errors are over seeds. docs/experiments.md explains the arms and the method.")
+        + "Means, standard errors and 95% t-intervals are over seeds; arms are compared paired by seed (they "
+        + "share the base policy, the seeds and the tasks). The primary arm was named in the experiment spec "
+        + "before anything ran; the tuned baseline is chosen on **validation**; every accuracy below is the "
+        + "**test** split unless labelled validation. docs/experiments.md explains the arms and the method.")
     lines.append("")
     let conclusions = results.map(FamilyConclusion.init)
     lines.append("## Conclusion")
     lines.append("")
     for conclusion in conclusions {
       lines.append("- " + conclusion.sentences.joined(separator: " "))
+      for finding in conclusion.exploratory { lines.append("  - " + finding) }
     }
     lines.append("")
     lines.append(FamilyConclusion.overall(conclusions))
@@ -127,16 +132,23 @@ public enum ExperimentReport {
         + "\(percent(result.basePass1)) on \(result.testTasks) test tasks, pretrained once in "
         + String(format: "%.0f s.", result.pretrainWallSeconds))
     lines.append("")
+    lines.append("Arms (from the experiment's frozen `arms.toml`):")
+    lines.append("")
+    for arm in spec.arms {
+      let role = arm.name == spec.primary ? " **primary**" : arm.isBaseline ? " (baseline)" : ""
+      lines.append("- `\(arm.name)`\(role): \(arm.summary)")
+    }
+    lines.append("")
     lines.append("![\(result.family): pass@1 vs environment calls](\(plotName))")
     lines.append("")
     lines.append(
       "![\(result.family): pass@1 vs training compute](\((plotName as NSString).deletingPathExtension)-compute.svg)"
     )
     lines.append("")
-    let baselineName = result.bestBaseline?.arm.rawValue ?? "baseline"
+    let baselineName = result.tunedBaseline?.arm.name ?? "baseline"
     let budget = result.equalBudgetCalls
     lines.append(
-      "| arm | lr | runs | final pass@1 | best round | env calls | calls to reach \(baselineName) \(percent(result.target)) "
+      "| arm | lr | runs | final pass@1 [95% interval] | best round | env calls | calls to reach \(baselineName) \(percent(result.target)) "
         + "| × fewer calls than \(baselineName) | pass@1 at \(count(budget)) calls | guard |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for arm in result.arms {
@@ -154,12 +166,14 @@ public enum ExperimentReport {
         arm.completeRuns == arm.runs.count
         ? "\(arm.runs.count)" : "\(arm.completeRuns)/\(arm.runs.count) done"
       lines.append(
-        "| \(arm.arm.rawValue) | \(arm.learningRate) | \(runs) | \(percent(final?.pass1)) ± \(percent(final?.standardError)) "
+        "| \(arm.arm.name)\(arm.arm.name == spec.primary ? " (primary)" : "") | \(arm.learningRate) | \(runs) "
+          + "| \(finalCell(arm)) "
           + "| \(best.map { "r\($0.round): \(percent($0.pass1))" } ?? "–") | \(count(final?.calls)) | \(reach) | \(speedup) "
           + "| \(budget.flatMap { CurveMath.pass1(atCalls: $0, on: arm.curve) }.map { percent($0) } ?? "–") | \(guardText) |"
       )
     }
     lines.append("")
+    lines += comparisonTable(result)
     lines.append(
       "Environment calls per run (mean over seeds). Charged = rollout checks + rewrite verifications; "
         + "rewrites verified only to measure memory notes are charged to the arm that uses memory and shown "
@@ -172,7 +186,7 @@ public enum ExperimentReport {
     for arm in result.arms {
       let t = arm.meanTotals
       lines.append(
-        "| \(arm.arm.rawValue) | \(t.environmentCalls) | \(t.rolloutCalls) | \(t.rewriteCalls) | \(t.memoryCalls) "
+        "| \(arm.arm.name) | \(t.environmentCalls) | \(t.rolloutCalls) | \(t.rewriteCalls) | \(t.memoryCalls) "
           + "| \(t.evalCalls) |")
     }
     lines.append("")
@@ -189,7 +203,7 @@ public enum ExperimentReport {
       let t = arm.meanTotals
       let flops = result.flopsPerModelToken.map { String(format: "%.3g", $0 * Double(t.modelTokens)) } ?? "–"
       lines.append(
-        "| \(arm.arm.rawValue) | \(t.modelTokens) | \(flops) | \(t.generatedTokens) | \(t.teacherScoredTokens) "
+        "| \(arm.arm.name) | \(t.modelTokens) | \(flops) | \(t.generatedTokens) | \(t.teacherScoredTokens) "
           + "| \(t.trainingTokens) | \(String(format: "%.1f s", t.wallSeconds)) "
           + "| \(String(format: "%.1f s", t.wallSeconds / Double(max(1, spec.rounds)))) |")
     }
@@ -198,6 +212,48 @@ public enum ExperimentReport {
     lines += guardTables(result)
     lines += notes(result)
     return lines
+  }
+
+  /// "mean [lo, hi]" of an arm's final test greedy pass@1 (t-interval over seeds), or the mean
+  /// with "n/a" for the interval when fewer than two seeds are complete.
+  static func finalCell(_ arm: ArmResult) -> String {
+    guard let final = arm.final else { return "–" }
+    guard let interval = arm.finalInterval, arm.completeRuns == arm.runs.count else {
+      return "\(percent(final.pass1)) [n/a]"
+    }
+    return "\(percent(interval.mean)) [\(percent(interval.lower)), \(percent(interval.upper))]"
+  }
+
+  /// The paired comparisons against the tuned baseline: how it was chosen, then one row per arm.
+  static func comparisonTable(_ result: FamilyResult) -> [String] {
+    guard let baseline = result.tunedBaseline else { return [] }
+    let comparisons = result.comparisons
+    let validation = result.arms.filter { $0.arm.isBaseline && $0.finalValidationPass1 != nil }
+      .map { "\($0.arm.name) \(percent($0.finalValidationPass1))" }.joined(separator: ", ")
+    var lines = [
+      "Paired by seed against the tuned baseline **\(baseline.arm.name)** (**chosen on validation**: the baseline "
+        + "arm with the best mean final validation greedy pass@1 over the reported seeds: \(validation)). "
+        + "Difference = arm − \(baseline.arm.name) in final test greedy pass@1, per seed, then the mean and its "
+        + "95% t-interval over the paired seeds (n/a with fewer than 2). \(comparisons.count) comparison"
+        + "\(comparisons.count == 1 ? "" : "s") made: the primary arm's is confirmatory, the others are "
+        + "**exploratory**. Intervals are not corrected for multiplicity; the last column is Holm's adjustment "
+        + "of the paired t-test p-values over all \(comparisons.count).",
+      "",
+      "| arm | role | paired seeds | difference (points) | 95% interval | p | Holm p |",
+      "|---|---|---|---|---|---|---|",
+    ]
+    for comparison in comparisons {
+      let paired = comparison.difference
+      let interval = paired.interval
+      let mean = paired.meanDifference.map { String(format: "%+.1f", 100 * $0) } ?? "–"
+      let range = interval.map { String(format: "[%+.1f, %+.1f]", 100 * $0.lower, 100 * $0.upper) } ?? "n/a"
+      let p = interval.map { String(format: "%.3f", $0.pValue) } ?? "n/a"
+      let holm = comparison.holmPValue.map { String(format: "%.3f", $0) } ?? "n/a"
+      lines.append(
+        "| \(comparison.arm.name) | \(comparison.isPrimary ? "primary" : "exploratory") | \(paired.seeds.count) "
+          + "| \(mean) | \(range) | \(p) | \(holm) |")
+    }
+    return lines + [""]
   }
 
   static func sweepTable(_ result: FamilyResult) -> [String] {
@@ -212,7 +268,7 @@ public enum ExperimentReport {
     for sweep in result.sweeps {
       for candidate in sweep.candidates {
         lines.append(
-          "| \(sweep.arm.rawValue) | \(candidate.learningRate) | \(percent(candidate.finalValidationPass1)) "
+          "| \(sweep.arm) | \(candidate.learningRate) | \(percent(candidate.finalValidationPass1)) "
             + "| \(percent(candidate.meanValidationPass1)) | \(candidate.learningRate == sweep.chosen ? "✓" : "") |"
         )
       }
@@ -238,7 +294,7 @@ public enum ExperimentReport {
     for arm in result.arms {
       for point in arm.curve {
         lines.append(
-          "| \(arm.arm.rawValue) | \(point.round) | \(count(point.calls)) | \(percent(point.pass1)) ± "
+          "| \(arm.arm.name) | \(point.round) | \(count(point.calls)) | \(percent(point.pass1)) ± "
             + "\(percent(point.standardError)) | \(percent(point.sampledPass1)) "
             + "| \(point.policyEntropy.map { String(format: "%.3f", $0) } ?? "–") "
             + "| \(point.distillLoss.map { String(format: "%.4f", $0) } ?? "–") |")
@@ -249,18 +305,19 @@ public enum ExperimentReport {
 
   static func notes(_ result: FamilyResult) -> [String] {
     var notes: [String] = []
-    if result.spec.seeds.count < 3 {
+    if result.spec.seeds.count < 5 {
       notes.append(
-        "Fewer than 3 seeds: the error bars are the eval's binomial standard error or a small-sample estimate; "
-          + "do not read the comparison as significant.")
+        "\(result.spec.seeds.count) seed\(result.spec.seeds.count == 1 ? "" : "s") (the shipped experiments use 5): "
+          + "with one seed the error bars are the eval's binomial standard error and no interval exists; with "
+          + "few seeds the t-intervals are wide. Do not read the comparison as significant.")
     }
     for sweep in result.sweeps where sweep.chosen == nil {
       notes.append(
-        "\(sweep.arm.rawValue): the learning-rate sweep is incomplete, so the arm is not reported yet.")
+        "\(sweep.arm): the learning-rate sweep is incomplete, so the arm is not reported yet.")
     }
     for arm in result.arms where arm.completeRuns < result.spec.seeds.count {
       notes.append(
-        "\(arm.arm.rawValue): \(arm.completeRuns) of \(result.spec.seeds.count) seeds complete; its curve covers "
+        "\(arm.arm.name): \(arm.completeRuns) of \(result.spec.seeds.count) seeds complete; its curve covers "
           + "the rounds every started run has reached.")
     }
     let skipped = result.arms.flatMap(\.runs).reduce(0) { $0 + $1.skippedMetricsLines }

@@ -14,7 +14,12 @@ public enum ExperimentResults {
         hint: "run `hindcast experiment pipelines/experiment-FAMILY.toml --out \(directory)` first")
     }
     let text = String(decoding: try AtomicFile.read(layout.spec), as: UTF8.self)
-    let spec = try ExperimentSpec.parse(text: text, source: layout.spec)
+    guard FileManager.default.fileExists(atPath: layout.arms) else {
+      throw HindcastError(
+        .missingPrerequisite, "the experiment directory has no frozen arms (arms.toml)", location: directory,
+        hint: "it was started by an older hindcast; rerun `hindcast experiment` with a new --out directory")
+    }
+    let spec = try ExperimentSpec.parse(text: text, source: layout.spec, frozenArms: layout.arms)
     let baseLayout = RunLayout(root: layout.baseRun)
     guard FileManager.default.fileExists(atPath: baseLayout.spec) else {
       throw HindcastError(
@@ -36,7 +41,7 @@ public enum ExperimentResults {
       }
     }
 
-    func record(_ arm: ExperimentArm, _ learningRate: Double, _ seed: UInt64) throws -> RunRecord? {
+    func record(_ arm: String, _ learningRate: Double, _ seed: UInt64) throws -> RunRecord? {
       let path = layout.run(arm: arm, learningRate: learningRate, seed: seed)
       guard FileManager.default.fileExists(atPath: RunLayout(root: path).spec) else { return nil }
       return try RunRecord.load(directory: path, arm: arm, learningRate: learningRate, seed: seed)
@@ -49,15 +54,15 @@ public enum ExperimentResults {
       if spec.learningRates.count > 1 {
         var candidates: [(learningRate: Double, record: RunRecord?)] = []
         for learningRate in spec.learningRates {
-          candidates.append((learningRate, try record(arm, learningRate, spec.sweepSeed)))
+          candidates.append((learningRate, try record(arm.name, learningRate, spec.sweepSeed)))
         }
-        choice = SweepChoice.choose(arm: arm, seed: spec.sweepSeed, runs: candidates)
+        choice = SweepChoice.choose(arm: arm.name, seed: spec.sweepSeed, runs: candidates)
       } else {
-        choice = SweepChoice.single(arm: arm, learningRate: spec.learningRates[0])
+        choice = SweepChoice.single(arm: arm.name, learningRate: spec.learningRates[0])
       }
       sweeps.append(choice)
       guard let chosen = choice.chosen else { continue }
-      let runs = try spec.seeds.compactMap { try record(arm, chosen, $0) }
+      let runs = try spec.seeds.compactMap { try record(arm.name, chosen, $0) }
       arms.append(ArmResult(arm: arm, learningRate: chosen, runs: runs))
     }
     var result = FamilyResult(

@@ -45,7 +45,7 @@ public struct LedgerTotals: Sendable, Equatable {
 /// reach" eval r are the training calls of rounds 0..<r. Eval and pretraining are not charged:
 /// every arm evaluates the same validation and test sets and shares the same base policy.
 public struct RunRecord: Sendable {
-  public var arm: ExperimentArm
+  public var arm: String
   public var learningRate: Double
   public var seed: UInt64
   public var directory: String
@@ -71,7 +71,7 @@ public struct RunRecord: Sendable {
   public var isComplete: Bool { evals.count == rounds + 1 }
 
   public init(
-    arm: ExperimentArm, learningRate: Double, seed: UInt64, directory: String, rounds: Int,
+    arm: String, learningRate: Double, seed: UInt64, directory: String, rounds: Int,
     evals: [EvalSummary],
     ledger: [LedgerTotals], distillMeanLoss: [Int: Double] = [:], evalWallSeconds: Double = 0,
     skippedMetricsLines: Int = 0
@@ -108,7 +108,7 @@ public struct RunRecord: Sendable {
 
   /// Reads a run directory without locking or changing it. Missing eval summaries simply end the
   /// curve; a missing metrics log counts as an empty ledger.
-  public static func load(directory: String, arm: ExperimentArm, learningRate: Double, seed: UInt64) throws
+  public static func load(directory: String, arm: String, learningRate: Double, seed: UInt64) throws
     -> RunRecord
   {
     let layout = RunLayout(root: directory)
@@ -193,7 +193,7 @@ public struct SweepChoice: Codable, Sendable, Equatable {
     }
   }
 
-  public var arm: ExperimentArm
+  public var arm: String
   /// The sweep seed (not a reported seed).
   public var seed: UInt64
   public var candidates: [Candidate]
@@ -204,7 +204,7 @@ public struct SweepChoice: Codable, Sendable, Equatable {
   /// mean over rounds 1...R, then to the earlier entry of the sweep list. Needs every candidate
   /// complete.
   public static func choose(
-    arm: ExperimentArm, seed: UInt64, runs: [(learningRate: Double, record: RunRecord?)]
+    arm: String, seed: UInt64, runs: [(learningRate: Double, record: RunRecord?)]
   )
     -> SweepChoice
   {
@@ -235,7 +235,7 @@ public struct SweepChoice: Codable, Sendable, Equatable {
   }
 
   /// The choice when there is nothing to sweep (one candidate rate): that rate, no runs.
-  public static func single(arm: ExperimentArm, learningRate: Double) -> SweepChoice {
+  public static func single(arm: String, learningRate: Double) -> SweepChoice {
     SweepChoice(
       arm: arm, seed: 0,
       candidates: [
