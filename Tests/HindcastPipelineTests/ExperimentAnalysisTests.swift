@@ -180,8 +180,8 @@ import Testing
     #expect(one.interval == nil)
     #expect(ExperimentStatistics.meanInterval([0.4]) == nil)
     // No spread: the interval is the mean itself.
-    let flat = try #require(ExperimentStatistics.meanInterval([0.2, 0.2, 0.2]))
-    #expect(flat.lower == flat.upper && abs(flat.mean - 0.2) < 1e-12 && flat.pValue == 0)
+    let flat = try #require(ExperimentStatistics.meanInterval([0.25, 0.25, 0.25]))
+    #expect(flat.lower == flat.upper && flat.mean == 0.25 && flat.pValue == 0)
   }
 
   @Test func holmAdjustsInTheInputOrder() {

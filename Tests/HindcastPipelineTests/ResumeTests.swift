@@ -81,7 +81,7 @@ import Testing
   /// model tokens; and a last row with the eval calls. Wall times are left out.
   static func ledger(_ runner: BinaryRunner, _ run: String) throws -> [[Int]] {
     let record = try RunRecord.load(
-      directory: runner.directory + "/" + run, arm: .sdpo, learningRate: 0, seed: 1)
+      directory: runner.directory + "/" + run, arm: "sdpo", learningRate: 0, seed: 1)
     return record.ledger.map {
       [
         $0.environmentCalls, $0.rolloutCalls, $0.rewriteCalls, $0.memoryCalls, $0.generatedTokens,
