@@ -242,7 +242,7 @@ import Testing
     #expect(abs((conclusion.primarySpeedup ?? 0) - 400 / sdpoCalls) < 1e-9)
     #expect(conclusion.meetsSpeedupGoal)
     #expect(conclusion.exploratoryNoise == .better)
-    #expect(conclusion.exploratory.allSatisfy { $0.hasPrefix("Exploratory (best of 1 feedback arms") })
+    #expect(conclusion.exploratory.allSatisfy { $0.hasPrefix("Exploratory (best of 1 feedback arm,") })
     #expect(result.equalBudgetCalls == 400)
     #expect(FamilyConclusion.overall([conclusion]).contains("**met**"))
     let text = conclusion.sentences.joined(separator: " ")
@@ -255,7 +255,7 @@ import Testing
     #expect(markdown.contains("| rft | exploratory | 3 |"))
     #expect(markdown.contains("| sdpo (primary) | 0.0001 | 3 | 82.0% [79.5%, 84.5%] |"))
     #expect(markdown.contains("**chosen on validation**"))
-    #expect(markdown.contains("  - Exploratory (best of 1 feedback arms"))
+    #expect(markdown.contains("  - Exploratory (best of 1 feedback arm,"))
   }
 
   @Test func theSameNumbersWithTheRolesSwappedSayTheOpposite() throws {

@@ -163,7 +163,9 @@ public struct FamilyConclusion: Sendable {
   /// equal budget, both picked after seeing test.
   mutating func exploratoryFindings(_ result: FamilyResult, baselineArm: ArmResult, target: Double) {
     let feedbackArms = result.arms.filter { !$0.arm.isBaseline && $0.final != nil }
-    let label = "Exploratory (best of \(feedbackArms.count) feedback arms, picked after seeing test):"
+    let label =
+      "Exploratory (best of \(feedbackArms.count) feedback arm\(feedbackArms.count == 1 ? "" : "s"), picked after "
+      + "seeing test):"
     let degenerate = baselineArm.curve.first.map { target <= $0.pass1 } ?? false
     let reached = feedbackArms.compactMap { arm in result.callsToTarget(arm).map { (arm, $0) } }
       .sorted { $0.1 < $1.1 }

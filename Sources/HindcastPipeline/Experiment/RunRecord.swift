@@ -45,6 +45,7 @@ public struct LedgerTotals: Sendable, Equatable {
 /// reach" eval r are the training calls of rounds 0..<r. Eval and pretraining are not charged:
 /// every arm evaluates the same validation and test sets and shares the same base policy.
 public struct RunRecord: Sendable {
+  /// The arm's name (`ExperimentArm.name`).
   public var arm: String
   public var learningRate: Double
   public var seed: UInt64
@@ -193,6 +194,7 @@ public struct SweepChoice: Codable, Sendable, Equatable {
     }
   }
 
+  /// The arm's name (`ExperimentArm.name`).
   public var arm: String
   /// The sweep seed (not a reported seed).
   public var seed: UInt64
