@@ -66,12 +66,14 @@ public struct ExperimentRunner {
           .invalidConfig, "the arms of this experiment changed since it started", location: layout.arms,
           hint: "use a new --out directory, or restore the arm definitions to continue the old experiment")
       }
+      if !fm.fileExists(atPath: layout.arms) { try AtomicFile.write(text: armsText, to: layout.arms) }
     } else {
       try fm.createDirectory(atPath: layout.root, withIntermediateDirectories: true)
+      // The arms first (replacing any left by a start that stopped before the spec was frozen),
+      // so a directory with experiment.toml always has the arms it was started with.
+      try AtomicFile.write(text: armsText, to: layout.arms)
+      try AtomicFile.write(text: text, to: layout.spec)
     }
-    // The arms first: a directory with experiment.toml always has its arms.
-    if !fm.fileExists(atPath: layout.arms) { try AtomicFile.write(text: armsText, to: layout.arms) }
-    if !fm.fileExists(atPath: layout.spec) { try AtomicFile.write(text: text, to: layout.spec) }
   }
 
   /// The base run's spec: the base spec with the experiment's `[pipeline]` keys and no rounds.
