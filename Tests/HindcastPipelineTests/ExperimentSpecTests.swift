@@ -222,6 +222,30 @@ import Testing
     }
   }
 
+  /// An arms file's errors name that file, the line and the key; it holds only arm tables.
+  @Test func armsFileErrorsNameTheArmsFileLineAndKey() throws {
+    let directory = NSTemporaryDirectory() + "hindcast-armsfile-\(UInt64.random(in: 0...UInt64.max))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let experiment = "base = \"b.toml\"\narms_file = \"mine.toml\"\narms = [\"a\"]\nprimary = \"a\"\n"
+    func error(_ arms: String) -> HindcastError? {
+      do {
+        try arms.write(toFile: directory + "/mine.toml", atomically: true, encoding: .utf8)
+        _ = try ExperimentSpec.parse(text: experiment, source: directory + "/e.toml")
+        return nil
+      } catch { return error as? HindcastError }
+    }
+    let good =
+      "# mine\n[arms.a]\nsummary = \"a\"\nbaseline = false\ndistill.sdpo = 1.0\nrewrite.samples = 2\n"
+    #expect(error(good) == nil)
+    let range = try #require(error(good.replacingOccurrences(of: "samples = 2", with: "samples = 65")))
+    #expect(range.location == directory + "/mine.toml:6")
+    #expect(range.message.contains("arm 'a'") && range.message.contains("rewrite.samples"))
+    let stray = try #require(error(good + "[other]\nx = 1\n"))
+    #expect(stray.location == directory + "/mine.toml:8")
+    #expect(stray.message.contains("only [arms.NAME] tables"))
+  }
+
   /// The frozen arms text reads back as the same arms.
   @Test func frozenArmsReadBackIdentically() throws {
     let arms = try Self.shippedArms().values.sorted { $0.name < $1.name }
