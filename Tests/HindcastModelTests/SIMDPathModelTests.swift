@@ -24,7 +24,7 @@ import Testing
     try model.backward { d in
       for i in 0..<logits.count { d[i] = logits[i] * 0.01 }
     }
-    let prompts = [[1, 2, 3], Array(tokens[0..<12]), [7]].map { $0.map(Int32.init) }
+    let prompts: [[Int32]] = [[1, 2, 3], Array(tokens[0..<12]), [7]]
     let generations = try Sampler.generate(
       model: model, prompts: prompts,
       settings: SamplingSettings(temperature: 1, maxNewTokens: 6, stopTokens: []),

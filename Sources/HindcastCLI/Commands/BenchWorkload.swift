@@ -18,6 +18,11 @@ struct WorkloadReport: Codable {
   var sgemmGflops: Double
   var sgemmRows: Int
   var sgemmRatio: Double
+  /// The same per second of process CPU time (all threads; spinning counts as busy): the rates to
+  /// compare on a loaded machine, where wall time includes time spent descheduled.
+  var cpuGflops: Double
+  var sgemmCPUGflops: Double
+  var sgemmCPURatio: Double
 
   enum CodingKeys: String, CodingKey {
     case config, threads, result, gflops
@@ -25,6 +30,9 @@ struct WorkloadReport: Codable {
     case sgemmGflops = "sgemm_gflops"
     case sgemmRows = "sgemm_rows"
     case sgemmRatio = "sgemm_ratio"
+    case cpuGflops = "cpu_gflops"
+    case sgemmCPUGflops = "sgemm_cpu_gflops"
+    case sgemmCPURatio = "sgemm_cpu_ratio"
   }
 }
 
@@ -75,6 +83,10 @@ extension BenchCommand {
       ["GFLOP/s", f(gflops, 1)],
       ["cblas_sgemm GFLOP/s at \(rows) rows", f(sgemm, 1)],
       ["ratio to sgemm", f(report.sgemmRatio, 2)],
+      ["CPU seconds per run (median)", f(cpuMedian, 3)],
+      ["GFLOP per CPU-s", f(cpuGflops, 1)],
+      ["sgemm GFLOP per CPU-s at \(rows) rows", f(rates.cpu, 1)],
+      ["ratio to sgemm per CPU-s", f(report.sgemmCPURatio, 2)],
       ["mean sampled log-prob", f(result.meanLogprob, 3)],
     ]
     print(BenchTable.alignRows(table, rightFrom: 1), terminator: "")
