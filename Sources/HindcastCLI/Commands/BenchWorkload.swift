@@ -43,6 +43,14 @@ extension BenchCommand {
     return low...high
   }
 
+  /// The median of `values` (0 when empty).
+  static func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  }
+
   /// `--workload`: `GenerationWorkload` on a fresh model of `--model` with `--position`, then the
   /// sgemm reference at the decode shapes; table on standard output.
   func runWorkload() throws {
@@ -66,12 +74,16 @@ extension BenchCommand {
     let transformer = try Transformer(config: config, seed: seed)
     let result = try GenerationWorkload.run(model: transformer, settings: settings)
     let rows = min(slots, sequences)
-    let sgemm = PipelineBenchmark.sgemmRate(config: config, rows: rows).wall
+    let rates = PipelineBenchmark.sgemmRate(config: config, rows: rows)
+    let sgemm = rates.wall
     let gflops = result.gflops
+    let cpuMedian = Self.median(result.cpuSeconds)
+    let cpuGflops = cpuMedian > 0 ? result.flops / cpuMedian / 1e9 : 0
     let report = WorkloadReport(
       config: config, threads: threadCount, simdPath: SIMDPath.current.rawValue, result: result,
-      gflops: gflops,
-      sgemmGflops: sgemm, sgemmRows: rows, sgemmRatio: sgemm > 0 ? gflops / sgemm : 0)
+      gflops: gflops, sgemmGflops: sgemm, sgemmRows: rows, sgemmRatio: sgemm > 0 ? gflops / sgemm : 0,
+      cpuGflops: cpuGflops, sgemmCPUGflops: rates.cpu,
+      sgemmCPURatio: rates.cpu > 0 ? cpuGflops / rates.cpu : 0)
     func f(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
     let table = [
       ["generation workload", "value"],
