@@ -4,7 +4,8 @@
 // enforces it because every dependency is declared here, and scripts/check-imports.sh (run by
 // `make test`) fails when a target imports a module it does not declare.
 //
-//   C shims            COpenBLAS, CZstd, CSandbox
+//   C shims            COpenBLAS, CZstd, CSandbox, CHindcastSIMD (element-wise kernels with
+//                      run-time AVX2 dispatch)
 //   HindcastSupport    errors, seeded RNG, hashing, JSON helpers (no dependencies)
 //   HindcastKernels    GEMM wrappers over OpenBLAS with naive references, vector kernels
 //   HindcastStorage    atomic files, zstd, JSONL shards, safetensors, manifests
@@ -43,8 +44,9 @@ let package = Package(
       name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
       providers: [.apt(["libzstd-dev"])]),
     .target(name: "CSandbox", path: "Sources/CSandbox"),
+    .target(name: "CHindcastSIMD", path: "Sources/CHindcastSIMD"),
     .target(name: "HindcastSupport"),
-    .target(name: "HindcastKernels", dependencies: ["COpenBLAS"]),
+    .target(name: "HindcastKernels", dependencies: ["COpenBLAS", "CHindcastSIMD"]),
     .target(name: "HindcastStorage", dependencies: ["CZstd", "HindcastSupport"]),
     .target(
       name: "HindcastModel",

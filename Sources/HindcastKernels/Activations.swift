@@ -1,3 +1,5 @@
+import CHindcastSIMD
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -11,25 +13,19 @@ public enum GELU {
   static let scale: Float = 0.797_884_56  // sqrt(2 / pi)
   static let cubic: Float = 0.044715
 
-  /// out (n) = gelu(x (n)). `out` may be `x` (in place).
+  /// out (n) = gelu(x (n)). `out` may be `x` (in place). Dispatched (`SIMDPath`); equals
+  /// `KernelReference.geluForward` bit for bit.
   public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count {
-      let v = x[i]
-      let twiceInner = 2 * scale * (v + cubic * v * v * v)
-      out[i] = v / (1 + FastMath.exp(-twiceInner))
-    }
+    hc_gelu_forward(out, x, Int64(count))
   }
 
   /// dx (n) += gelu'(x) * dout (n), or `=` when `accumulate` is false (no zeroing pass needed).
+  /// Dispatched (`SIMDPath`); equals `KernelReference.geluBackward` bit for bit.
   public static func backward(
     dx: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, dout: UnsafePointer<Float>, count: Int,
     accumulate: Bool = true
   ) {
-    if !accumulate {
-      for i in 0..<count { dx[i] = derivative(x[i]) * dout[i] }
-      return
-    }
-    for i in 0..<count { dx[i] += derivative(x[i]) * dout[i] }
+    hc_gelu_backward(dx, x, dout, Int64(count), accumulate ? 1 : 0)
   }
 
   /// gelu'(v).
@@ -75,17 +71,19 @@ public enum FastMath {
 public enum Softmax {
   /// In place: row (n) becomes softmax(row * 1) restricted to the first `valid` entries; entries
   /// at and after `valid` are set to zero (causal masking). Returns log of the normalizer and the
-  /// row maximum folded together (the log-sum-exp).
+  /// row maximum folded together (the log-sum-exp). Uses `FastMath.exp`; `valid >= 1`.
+  /// Dispatched (`SIMDPath`); equals `KernelReference.softmaxInPlace` bit for bit.
   @discardableResult
-  /// Uses `FastMath.exp` and `Reduce` (vectorized), `valid >= 1`.
   public static func inPlace(_ row: UnsafeMutablePointer<Float>, valid: Int, count: Int) -> Float {
-    let maxValue = Reduce.maximum(row, count: valid)
-    for i in 0..<valid { row[i] = FastMath.exp(row[i] - maxValue) }
-    let sum = Reduce.sum(row, count: valid)
-    let inv = 1 / sum
-    for i in 0..<valid { row[i] *= inv }
-    for i in valid..<count { row[i] = 0 }
-    return maxValue + logf(sum)
+    hc_softmax_in_place(row, Int64(valid), Int64(count))
+  }
+
+  /// The softmax backward step of causal attention over one `(t, t)` block in place: with `p`
+  /// the probabilities and `ds` holding dP, row r becomes `p[r][j] * (ds[r][j] - sum_k<=r
+  /// p[r][k] ds[r][k])` for j <= r and 0 after. Dispatched (`SIMDPath`); equals
+  /// `KernelReference.softmaxBackwardRows` bit for bit.
+  public static func backwardRows(p: UnsafePointer<Float>, ds: UnsafeMutablePointer<Float>, t: Int) {
+    hc_softmax_backward_rows(p, ds, Int64(t))
   }
 
   /// log-softmax of `logits (n)` into `out (n)`; returns the log-sum-exp.

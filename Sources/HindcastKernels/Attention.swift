@@ -156,13 +156,7 @@ public enum Attention {
             b: dy + first * c, ldb: c, c: dq + first * 3 * c + 2 * c, ldc: 3 * c)
         }
         // dS = P * (dP - rowsum(P * dP)), in place in scratch; masked entries stay zero.
-        for row in 0..<t {
-          let pr = p + row * t
-          let dr = scratch + row * t
-          let dot = Reduce.dot(pr, dr, count: row + 1)
-          for j in 0...row { dr[j] = pr[j] * (dr[j] - dot) }
-          for j in (row + 1)..<t { dr[j] = 0 }
-        }
+        Softmax.backwardRows(p: p, ds: scratch, t: t)
         for (first, rows, keys) in blocks {
           // dQ[first...] (rows, D) = scale * dS[first..., ..<keys] K[..<keys] (keys, D)
           Gemm.multiply(

@@ -1,4 +1,8 @@
+import CHindcastSIMD
+
 /// Layer normalization over the last dimension, forward and backward, on raw row-major buffers.
+/// Both passes are dispatched (`SIMDPath`) and equal `KernelReference.layerNormForward` /
+/// `layerNormBackward` bit for bit.
 public enum LayerNorm {
   public static let epsilon: Float = 1e-5
 
@@ -8,16 +12,7 @@ public enum LayerNorm {
     out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
     x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int, width: Int
   ) {
-    for r in 0..<rows {
-      let xr = x + r * width
-      let m = Reduce.sum(xr, count: width) / Float(width)
-      let v = Reduce.sumOfSquares(xr, around: m, count: width) / Float(width)
-      let s = 1 / (v + epsilon).squareRoot()
-      let o = out + r * width
-      for i in 0..<width { o[i] = (xr[i] - m) * s * weight[i] + bias[i] }
-      mean[r] = m
-      rstd[r] = s
-    }
+    hc_layer_norm_forward(out, mean, rstd, x, weight, bias, Int64(rows), Int64(width), epsilon)
   }
 
   /// Accumulates into dx (N, C), dweight (C) and dbias (C) given dout (N, C) and the saved
@@ -27,44 +22,6 @@ public enum LayerNorm {
     dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, width: Int
   ) {
-    let invWidth = 1 / Float(width)
-    for r in 0..<rows {
-      let xr = x + r * width
-      let dr = dout + r * width
-      let m = mean[r]
-      let s = rstd[r]
-      // Both row sums with eight lanes each (see `Reduce`).
-      var sumDnorm = SIMD8<Float>(repeating: 0)
-      var sumDnormNorm = SIMD8<Float>(repeating: 0)
-      let mv = SIMD8<Float>(repeating: m)
-      let sv = SIMD8<Float>(repeating: s)
-      var i = 0
-      while i + 8 <= width {
-        let norm = (Reduce.load(xr + i) - mv) * sv
-        let dnorm = Reduce.load(weight + i) * Reduce.load(dr + i)
-        sumDnorm += dnorm
-        sumDnormNorm += dnorm * norm
-        i += 8
-      }
-      var meanDnorm = sumDnorm.sum()
-      var meanDnormNorm = sumDnormNorm.sum()
-      while i < width {
-        let norm = (xr[i] - m) * s
-        let dnorm = weight[i] * dr[i]
-        meanDnorm += dnorm
-        meanDnormNorm += dnorm * norm
-        i += 1
-      }
-      meanDnorm *= invWidth
-      meanDnormNorm *= invWidth
-      let dxr = dx + r * width
-      for i in 0..<width {
-        let norm = (xr[i] - m) * s
-        let dnorm = weight[i] * dr[i]
-        dbias[i] += dr[i]
-        dweight[i] += norm * dr[i]
-        dxr[i] += (dnorm - meanDnorm - norm * meanDnormNorm) * s
-      }
-    }
+    hc_layer_norm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd, Int64(rows), Int64(width))
   }
 }

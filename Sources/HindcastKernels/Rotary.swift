@@ -1,3 +1,5 @@
+import CHindcastSIMD
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -70,25 +72,13 @@ public struct RotaryTable: Sendable {
     }
   }
 
-  /// Rotates one head vector `x (2 * half)` by the angles `cos`/`sin (half)`.
+  /// Rotates one head vector `x (2 * half)` by the angles `cos`/`sin (half)`. Dispatched
+  /// (`SIMDPath`); equals `KernelReference.rotate` bit for bit.
   @inline(__always)
   public static func rotate(
     _ x: UnsafeMutablePointer<Float>, cos cs: UnsafePointer<Float>, sin sn: UnsafePointer<Float>, half: Int,
     inverse: Bool
   ) {
-    let y = x + half
-    if inverse {
-      for i in 0..<half {
-        let (a, b) = (x[i], y[i])
-        x[i] = a * cs[i] + b * sn[i]
-        y[i] = b * cs[i] - a * sn[i]
-      }
-    } else {
-      for i in 0..<half {
-        let (a, b) = (x[i], y[i])
-        x[i] = a * cs[i] - b * sn[i]
-        y[i] = a * sn[i] + b * cs[i]
-      }
-    }
+    hc_rotate(x, cs, sn, Int64(half), inverse ? 1 : 0)
   }
 }

@@ -88,8 +88,28 @@ struct BenchCommand: ParsableCommand {
       valueName: "dir"))
   var checkpoint: String?
 
-  @Option(help: "With --pipeline: the seed of every sample.")
+  @Option(help: "With --pipeline or --workload: the seed of every sample.")
   var seed: UInt64 = 1
+
+  @Flag(
+    help: ArgumentHelp(
+      "Instead of the parts above: batched generation at the pipeline's shapes (--sequences prompts of --prompt-range tokens, --new-tokens each, temperature 1, log-probs), with GFLOP/s against cblas_sgemm at the decode shapes."
+    ))
+  var workload = false
+
+  @Option(help: "With --workload: sequences generated per run.")
+  var sequences: Int = 512
+
+  @Option(
+    name: .customLong("prompt-range"),
+    help: ArgumentHelp("With --workload: prompt lengths, drawn uniformly.", valueName: "min-max"))
+  var promptRange: String = "15-200"
+
+  @Option(help: "With --workload: KV-cache slots (sequences decoded at once).")
+  var slots: Int = Sampler.defaultMaxBatch
+
+  @Option(help: ArgumentHelp("With --workload: position encoding, rope or learned.", valueName: "kind"))
+  var position: String = "rope"
 
   func validate() throws {
     if ModelConfig.presets[model] == nil {
@@ -108,6 +128,15 @@ struct BenchCommand: ParsableCommand {
     if let bad = only.first(where: { !["gemm", "train", "decode"].contains($0) }) {
       throw ValidationError("--only takes gemm, train or decode; got '\(bad)'")
     }
+    if parsedPromptRange == nil {
+      throw ValidationError("--prompt-range must be MIN-MAX with 1 <= MIN <= MAX; got '\(promptRange)'")
+    }
+    if PositionEncoding(rawValue: position) == nil {
+      throw ValidationError("--position takes rope or learned; got '\(position)'")
+    }
+    if sequences < 1 || slots < 1 {
+      throw ValidationError("--sequences and --slots must be at least 1; got \(sequences) and \(slots)")
+    }
   }
 
   private var parsedDecodeBatches: [Int]? {
@@ -119,6 +148,10 @@ struct BenchCommand: ParsableCommand {
   func run() throws {
     if let pipeline {
       try runPipeline(specPath: pipeline)
+      return
+    }
+    if workload {
+      try runWorkload()
       return
     }
     guard let config = ModelConfig.presets[model], let batches = parsedDecodeBatches else { return }
