@@ -88,8 +88,9 @@ public struct RolloutRecord: ShardRecord, Equatable {
           + (topK.map { ", top_k \($0)" } ?? "") + (topP.map { ", top_p \($0)" } ?? "")
           + " but stores no behaviour_logprobs, so its importance ratios cannot be computed",
         hint:
-          "the shard was written before Hindcast recorded the sampling distribution's log-probs, or by a server that"
-          + " reports none; delete the round's shards and rerun its rollout stage with the embedded policy")
+          "the shard was written before Hindcast recorded the sampling distribution's log-probs, or by a"
+          + " server that reports none; delete the round's shards and rerun its rollout stage with the"
+          + " embedded policy")
     }
     return behaviour
   }

@@ -13,8 +13,8 @@ import Testing
 /// failures. Checks what only a real round shows: grpo and rft arms get examples and change the
 /// policy, the distill stage's per-objective counts are the pool the shards give, the rewrite
 /// stage's teacher contexts hold exactly the segments of each record's attempt, feedback and
-/// sibling, and the importance ratios of rollouts sampled at temperature 1.3 with top-k are 1 on
-/// the sampling weights.
+/// sibling, and the importance ratios of rollouts sampled at temperature 1.3 with top-k and top-p
+/// are 1 on the sampling weights.
 @Suite(.serialized) struct EndToEndGlueTests {
   /// The arm's spec: `distill` holds its objective weights, `rollout` its sampling keys.
   static func spec(base: String, distill: String, rollout: String = "", rewrite: String = "") -> String {
@@ -111,7 +111,7 @@ import Testing
 
   @Test func grpoArmGetsExamplesAndItsTemperedRatiosStartAtOne() throws {
     let run = try Self.run(
-      "grpo", distill: "sdpo = 0.0\ngrpo = 1.0", rollout: "temperature = 1.3\ntop_k = 12")
+      "grpo", distill: "sdpo = 0.0\ngrpo = 1.0", rollout: "temperature = 1.3\ntop_k = 12\ntop_p = 0.95")
     defer { Self.remove(run) }
     let event = try Self.distillEvent(run)
     let examples = try #require(event.values["examples_grpo"])
@@ -138,7 +138,7 @@ import Testing
           Issue.record("grpo built a term that is not a policy gradient")
           continue
         }
-        #expect(sampling == SamplingTransform(temperature: 1.3, topK: 12))
+        #expect(sampling == SamplingTransform(temperature: 1.3, topK: 12, topP: 0.95))
         let unit = TokenTerm(
           position: 0, weight: 1,
           kind: .policyGradient(
@@ -153,7 +153,7 @@ import Testing
     // Stored behaviour log-probs differ from the untempered ones (the transform is not the identity).
     let rollouts = try run.readShard(RolloutRecord.self, round: 0, stage: .rollout, shard: 0)
     let first = try #require(rollouts.first { !$0.tokens.isEmpty })
-    #expect(first.topK == 12 && first.temperature == 1.3)
+    #expect(first.topK == 12 && first.topP == 0.95 && first.temperature == 1.3)
     #expect(try #require(first.behaviourLogprobs) != first.logprobs)
   }
 

@@ -10,8 +10,8 @@ import HindcastModel
 /// where `t_j` is the teacher's (feedback-conditioned) probability of the sampled token and `s_j`
 /// the student's, both of the untransformed model distributions (the rollout's `logprobs`, not its
 /// behaviour log-probs: the teacher scores at temperature 1, so the two must be compared alike).
-/// The policy-gradient terms themselves use grpo's behaviour ratio. A failed attempt's blame goes mostly to tokens the teacher finds less
-/// likely than the student did; a passing attempt's credit to tokens the teacher endorses. With
+/// The policy-gradient terms themselves use grpo's behaviour ratio. A failed attempt's blame goes
+/// mostly to tokens the teacher finds less likely than the student did; a passing attempt's credit to tokens the teacher endorses. With
 /// `normalize` the weights of one attempt are rescaled to mean 1, so an attempt's total update
 /// stays grpo's and only its distribution over tokens changes. An attempt without teacher scores
 /// gets weight 1 on every token (plain grpo).

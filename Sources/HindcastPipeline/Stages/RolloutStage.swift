@@ -38,7 +38,8 @@ public struct RolloutStage {
           taskId: owner.task.id,
           sample: owner.sample, tokens: generation.tokens, text: Tokenizer.decodeText(generation.tokens),
           logprobs: generation.logprobs, finish: generation.finish.rawValue,
-          temperature: spec.rollout.temperature, topK: settings.topK, topP: settings.topP.map { Double($0) },
+          temperature: spec.rollout.temperature, topK: settings.topK,
+          topP: settings.topP == nil ? nil : spec.rollout.topP,
           maxTokens: spec.rollout.maxTokens,
           behaviourLogprobs: storesBehaviour ? generation.samplingLogprobs : nil)
       }
