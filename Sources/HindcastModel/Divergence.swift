@@ -105,18 +105,21 @@ public enum DivergenceKind: String, Sendable, Codable, CaseIterable {
 
 /// A detached importance weight for an off-policy divergence term: the term is multiplied by
 /// `w = min(exp(logp(target) - oldLogprob), clip)`, where `logp` is the current student's
-/// log-probability (natural log) at the term's position, `target` the sampled token and
-/// `oldLogprob` the behaviour policy's log-probability of it when it was sampled. No gradient flows
-/// through `w`. SDPO uses `clip = 2`.
+/// log-probability (natural log) at the term's position under `sampling` (the transform the
+/// token was drawn with, see `SamplingTransform`), `target` the sampled token and `oldLogprob`
+/// the behaviour policy's log-probability of it under the same transform when it was sampled.
+/// No gradient flows through `w`. SDPO uses `clip = 2`.
 public struct ImportanceWeight: Sendable, Codable, Equatable {
   public var oldLogprob: Float
   public var target: Int32
   public var clip: Float
+  public var sampling: SamplingTransform
 
-  public init(oldLogprob: Float, target: Int32, clip: Float = 2) {
+  public init(oldLogprob: Float, target: Int32, clip: Float = 2, sampling: SamplingTransform = .identity) {
     self.oldLogprob = oldLogprob
     self.target = target
     self.clip = clip
+    self.sampling = sampling
   }
 
   func validate(vocab: Int) throws {
@@ -129,6 +132,9 @@ public struct ImportanceWeight: Sendable, Codable, Equatable {
     }
     guard clip > 0 else {
       throw HindcastError(.invalidInput, "importance-weight clip \(clip) must be positive")
+    }
+    do { try sampling.validate() } catch let error as HindcastError {
+      throw HindcastError(.invalidInput, "importance weight: \(error.message)")
     }
   }
 }

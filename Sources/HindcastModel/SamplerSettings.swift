@@ -89,6 +89,9 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
   /// Whether the choice is the argmax (no random numbers are drawn).
   public var isGreedy: Bool { temperature == 0 }
 
+  /// The map from the model's distribution to the one these settings draw from.
+  public var transform: SamplingTransform { SamplingTransform(settings: self) }
+
   /// Rejects settings the sampler cannot use, naming the field (its JSON key) and the allowed
   /// range. `vocabSize` (the model's) bounds `stop_tokens` and `return_top_k`; `source` is used
   /// as the error location when given.
@@ -146,12 +149,14 @@ public struct Generation: Codable, Sendable, Equatable {
   /// The generated tokens (not the prompt), including the stop token if one ended the sequence.
   public var tokens: [Int32]
   /// Per token: its log-probability under the *untempered* model distribution,
-  /// log softmax(logits)[token] (temperature 1, no top-k/top-p). These are the behaviour
-  /// log-probabilities for importance ratios and equal what `Scorer` returns for the same tokens
-  /// (up to float rounding).
+  /// log softmax(logits)[token] (temperature 1, no top-k/top-p). They equal what `Scorer`
+  /// returns for the same tokens (up to float rounding); they are the behaviour log-probabilities
+  /// only when the settings' `transform` is the identity.
   public var logprobs: [Float]
   /// Per token: its log-probability under the distribution it was actually drawn from
-  /// (temperature, top-k and top-p applied and renormalized). 0 for greedy decoding.
+  /// (`SamplingSettings.transform`: temperature, top-k and top-p applied and renormalized), the
+  /// behaviour log-probabilities for importance ratios. 0 for greedy decoding, where the chosen
+  /// token has probability 1.
   public var samplingLogprobs: [Float]
   /// Per token, when `returnTopK` was set: the most likely tokens at that position (descending,
   /// ties by lower id) with untempered log-probabilities.

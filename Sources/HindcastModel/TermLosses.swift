@@ -18,7 +18,15 @@ final class LossWorkspace {
   let bucketScratch: UnsafeMutablePointer<Double>
   /// Bucket index of each id for top-k teachers, -1 for the tail; kept all -1 between calls. (V)
   let bucketOf: UnsafeMutablePointer<Int32>
+  /// Log-probabilities and probabilities of the row under the sampling transform last prepared
+  /// with `prepareSampled` (-infinity and 0 for dropped tokens). (V)
+  let sampledLogprobs: UnsafeMutablePointer<Double>
+  let sampledProbs: UnsafeMutablePointer<Double>
+  /// Sort scratch of `SamplingTransform.apply`. (V)
+  private let order: UnsafeMutablePointer<Int32>
   private var preparedRow: UnsafePointer<Float>?
+  private var sampledRow: UnsafePointer<Float>?
+  private var sampledTransform: SamplingTransform?
 
   init(vocab: Int) {
     self.vocab = vocab
@@ -26,10 +34,16 @@ final class LossWorkspace {
     probs = .allocate(capacity: vocab)
     bucketScratch = .allocate(capacity: vocab)
     bucketOf = .allocate(capacity: vocab)
+    sampledLogprobs = .allocate(capacity: vocab)
+    sampledProbs = .allocate(capacity: vocab)
+    order = .allocate(capacity: vocab)
     logprobs.initialize(repeating: 0, count: vocab)
     probs.initialize(repeating: 0, count: vocab)
     bucketScratch.initialize(repeating: 0, count: vocab)
     bucketOf.initialize(repeating: -1, count: vocab)
+    sampledLogprobs.initialize(repeating: 0, count: vocab)
+    sampledProbs.initialize(repeating: 0, count: vocab)
+    order.initialize(repeating: 0, count: vocab)
   }
 
   deinit {
@@ -37,6 +51,32 @@ final class LossWorkspace {
     probs.deallocate()
     bucketScratch.deallocate()
     bucketOf.deallocate()
+    sampledLogprobs.deallocate()
+    sampledProbs.deallocate()
+    order.deallocate()
+  }
+
+  /// Fills `sampledLogprobs` and `sampledProbs` with the row's distribution under `transform`
+  /// (`SamplingTransform.apply`), unless this row and transform were the last ones prepared.
+  func prepareSampled(_ logits: UnsafePointer<Float>, transform: SamplingTransform) {
+    if sampledRow == logits && sampledTransform == transform { return }
+    sampledRow = logits
+    sampledTransform = transform
+    transform.apply(
+      logits: logits, vocab: vocab, logprobs: sampledLogprobs, probs: sampledProbs, order: order)
+  }
+
+  /// The current policy's log-probability of `target` under `transform` and the distribution
+  /// its gradient uses, `d log q(target) / d logits = scale * (onehot(target) - probs)`.
+  /// The identity reads the prepared row itself (bit for bit the untransformed values); a greedy
+  /// transform has scale 0 (its log-probabilities are piecewise constant).
+  func sampled(_ target: Int, _ logits: UnsafePointer<Float>, transform: SamplingTransform) -> (
+    logprob: Double, probs: UnsafeMutablePointer<Double>, scale: Double
+  ) {
+    if transform.isIdentity { return (logprobs[target], probs, 1) }
+    prepareSampled(logits, transform: transform)
+    let scale = transform.isGreedy ? 0 : 1 / Double(transform.temperature)
+    return (sampledLogprobs[target], sampledProbs, scale)
   }
 
   /// Computes the log-softmax and softmax of `logits (V)` in double, unless this row (the same
@@ -62,7 +102,11 @@ final class LossWorkspace {
     }
   }
 
-  func invalidate() { preparedRow = nil }
+  func invalidate() {
+    preparedRow = nil
+    sampledRow = nil
+    sampledTransform = nil
+  }
 }
 
 /// What evaluating one term produced, besides its gradient.
@@ -100,19 +144,22 @@ enum TermLoss {
       }
       return TermOutcome(loss: -ls[y])
 
-    case .policyGradient(let target, let advantage, let oldLogprob, let clip):
+    case .policyGradient(let target, let advantage, let oldLogprob, let clip, let sampling):
       let y = Int(target)
-      let ratio = exp(min(ls[y] - Double(oldLogprob), maxLogRatio))
+      // logp and q are the current policy's under the rollout's sampling transform (p itself
+      // for the identity); a token the transform drops has logp = -inf, so ratio 0.
+      let (logp, q, scale) = w.sampled(y, logits, transform: sampling)
+      let ratio = exp(min(logp - Double(oldLogprob), maxLogRatio))
       let a = Double(advantage)
       let low = 1 - Double(clip)
       let high = 1 + Double(clip)
       let clipped = (a > 0 && ratio > high) || (a < 0 && ratio < low)
       let clippedRatio = min(max(ratio, low), high)
       let loss = -min(ratio * a, clippedRatio * a)
-      if let dlogits, !clipped {
-        // dloss/dlogp = -A r; dlogp/dz = onehot(y) - p.
-        let coefficient = -a * ratio * weight
-        for i in 0..<v { dlogits[i] -= Float(coefficient * p[i]) }
+      if let dlogits, !clipped, scale != 0 {
+        // dloss/dlogp = -A r; dlogp/dz = (onehot(y) - q) / temperature.
+        let coefficient = -a * ratio * weight * scale
+        for i in 0..<v { dlogits[i] -= Float(coefficient * q[i]) }
         dlogits[y] += Float(coefficient)
       }
       return TermOutcome(loss: loss, policyClipped: clipped)
@@ -121,7 +168,8 @@ enum TermLoss {
       var factor = 1.0
       var importanceClipped = false
       if let importance {
-        let ratio = exp(min(ls[Int(importance.target)] - Double(importance.oldLogprob), maxLogRatio))
+        let current = w.sampled(Int(importance.target), logits, transform: importance.sampling).logprob
+        let ratio = exp(min(current - Double(importance.oldLogprob), maxLogRatio))
         importanceClipped = ratio > Double(importance.clip)
         factor = min(ratio, Double(importance.clip))
       }
@@ -150,8 +198,11 @@ extension TokenTerm {
     switch kind {
     case .crossEntropy(let target):
       try requireTarget(target, "cross-entropy")
-    case .policyGradient(let target, let advantage, let oldLogprob, let clip):
+    case .policyGradient(let target, let advantage, let oldLogprob, let clip, let sampling):
       try requireTarget(target, "policy-gradient")
+      do { try sampling.validate() } catch let error as HindcastError {
+        throw HindcastError(.invalidInput, "policy-gradient term at position \(position): \(error.message)")
+      }
       guard advantage.isFinite, oldLogprob.isFinite else {
         throw HindcastError(
           .invalidInput,

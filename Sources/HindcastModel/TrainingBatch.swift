@@ -28,12 +28,14 @@ public struct TrainingSequence: Sendable, Codable, Equatable {
   /// `.divergence(teacher: teachers[i], kind:)` at the position that predicts it, for the first
   /// `coveredTokens` tokens (all when nil; pass `firstError + 1` to stop after the first error).
   /// With `behaviourLogprobs` (the sampler's log-probability of each completion token), each term
-  /// carries an `ImportanceWeight` clipped at `importanceClip`. `teachers` needs at least
+  /// carries an `ImportanceWeight` clipped at `importanceClip`, under `sampling` (the transform the
+  /// completion was drawn with; `behaviourLogprobs` must be under it too). `teachers` needs at least
   /// `coveredTokens` entries; `behaviourLogprobs`, when given, one per completion token. A token
   /// with no predicting position (an empty prompt's first token) is skipped.
   public static func distillation(
     prompt: [Int32], completion: [Int32], teachers: [TeacherDistribution], kind: DivergenceKind,
-    behaviourLogprobs: [Float]? = nil, importanceClip: Float = 2, weight: Float = 1, coveredTokens: Int? = nil
+    behaviourLogprobs: [Float]? = nil, importanceClip: Float = 2, sampling: SamplingTransform = .identity,
+    weight: Float = 1, coveredTokens: Int? = nil
   ) throws -> TrainingSequence {
     let covered = coveredTokens ?? completion.count
     guard (0...completion.count).contains(covered) else {
@@ -55,7 +57,7 @@ public struct TrainingSequence: Sendable, Codable, Equatable {
       let position = prompt.count + i - 1
       guard position >= 0 else { return nil }
       let importance = behaviourLogprobs.map {
-        ImportanceWeight(oldLogprob: $0[i], target: completion[i], clip: importanceClip)
+        ImportanceWeight(oldLogprob: $0[i], target: completion[i], clip: importanceClip, sampling: sampling)
       }
       return TokenTerm(
         position: position, weight: weight,
@@ -66,10 +68,11 @@ public struct TrainingSequence: Sendable, Codable, Equatable {
 
   /// The clipped policy-gradient surrogate on every token of a sampled completion, all with the
   /// sequence's `advantage` (GRPO): `oldLogprobs` holds the sampler's log-probability of each
-  /// completion token. A token with no predicting position is skipped.
+  /// completion token under `sampling`, the transform it was drawn with. A token with no
+  /// predicting position is skipped.
   public static func policyGradient(
     prompt: [Int32], completion: [Int32], advantage: Float, oldLogprobs: [Float], clip: Float = 0.2,
-    weight: Float = 1
+    sampling: SamplingTransform = .identity, weight: Float = 1
   ) throws -> TrainingSequence {
     guard oldLogprobs.count == completion.count else {
       throw HindcastError(
@@ -82,7 +85,8 @@ public struct TrainingSequence: Sendable, Codable, Equatable {
       return TokenTerm(
         position: position, weight: weight,
         kind: .policyGradient(
-          target: completion[i], advantage: advantage, oldLogprob: oldLogprobs[i], clip: clip))
+          target: completion[i], advantage: advantage, oldLogprob: oldLogprobs[i], clip: clip,
+          sampling: sampling))
     }
     return TrainingSequence(tokens: prompt + completion, terms: terms)
   }
@@ -102,8 +106,13 @@ public struct TokenTerm: Sendable, Codable, Equatable {
     /// The PPO / GRPO clipped surrogate for the sampled `target`: with `r = exp(logp(target) -
     /// oldLogprob)`, loss `= -min(r A, clamp(r, 1 - clip, 1 + clip) A)`. The gradient flows through
     /// `logp` and is zero where the clipped branch is the active one. `clip = .infinity` gives the
-    /// plain importance-weighted policy gradient.
-    case policyGradient(target: Int32, advantage: Float, oldLogprob: Float, clip: Float)
+    /// plain importance-weighted policy gradient. `logp` is the current policy's log-probability
+    /// under `sampling`, the transform the token was drawn with, and `oldLogprob` must be the
+    /// behaviour log-probability under the same transform (`SamplingTransform` says why and how
+    /// truncation is handled); the identity is the model's own distribution.
+    case policyGradient(
+      target: Int32, advantage: Float, oldLogprob: Float, clip: Float, sampling: SamplingTransform = .identity
+    )
     /// A divergence between the stored `teacher` distribution (constant) and the student's, times
     /// the detached importance weight when one is given. See `TeacherDistribution` for how top-k
     /// teachers are compared, and `ImportanceWeight`.

@@ -160,8 +160,7 @@ public struct PipelineBenchmark {
     let samples = spec.tasks.samplesPerTask
     let rolloutTasks = train.flatMap { task in [TaskRecord](repeating: task, count: samples) }
     let students = rolloutTasks.map { builder.student(task: $0.prompt) }
-    let rolloutSettings = SamplingSettings(
-      temperature: Float(spec.rollout.temperature), maxNewTokens: spec.rollout.maxTokens)
+    let rolloutSettings = spec.rollout.settings
     let attempts = try generationStage("rollout", prompts: students, settings: rolloutSettings, salt: 1)
 
     // Feedback: execute and critique every attempt.

@@ -70,7 +70,18 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
 
   public struct Rollout: Codable, Sendable, Equatable {
     public var temperature: Double = 1.0
+    /// Keep only the k most likely tokens when sampling; 0 keeps all.
+    public var topK: Int = 0
+    /// Nucleus mass when sampling; 1 keeps all.
+    public var topP: Double = 1
     public var maxTokens: Int = 96
+
+    /// The sampler settings of rollouts (top-k and top-p only when they truncate).
+    public var settings: SamplingSettings {
+      SamplingSettings(
+        temperature: Float(temperature), topK: topK > 0 ? topK : nil, topP: topP < 1 ? Float(topP) : nil,
+        maxNewTokens: maxTokens)
+    }
   }
 
   public struct Rewrite: Codable, Sendable, Equatable {
@@ -129,11 +140,12 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var ratioClip: Double = 2.0
     public var grpoClip: Double = 0.2
 
-    /// Whether an objective trains on sampled hindsight rewrites (sft, rewrite_advantage), so
-    /// the rewrite stage must sample and verify them. sdpo, route and credit need only the
-    /// teacher's re-scoring of the student's own tokens; grpo and rft need no teacher at all.
+    /// Whether an active objective trains on sampled hindsight rewrites, so the rewrite stage must
+    /// sample and verify them: each objective declares it in its own `needs`
+    /// (`ObjectiveNeeds.verifiedRewrites`; today sft and rewrite_advantage). sdpo, route and credit
+    /// need only the teacher's re-scoring of the student's own tokens; grpo and rft no teacher.
     public var usesVerifiedRewrites: Bool {
-      ["sft", "rewrite_advantage"].contains { (weights[$0] ?? 0) > 0 }
+      ObjectiveRegistry.needs(self).contains(.verifiedRewrites)
     }
   }
 
@@ -272,6 +284,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
 
     s.rollout.temperature = try r.temperature("rollout.temperature", default: 1)
+    s.rollout.topK = try r.int("rollout.top_k", default: 0, in: 0...config.vocabSize)
+    s.rollout.topP = try r.positive("rollout.top_p", default: 1, in: 0...1)
     s.rollout.maxTokens = try r.int(
       "rollout.max_tokens", default: 96, in: 1...max(1, config.contextLength - SpecChecks.shortestPrompt))
 

@@ -14,6 +14,11 @@ public protocol Policy: AnyObject {
   /// with learned absolute position embeddings (see `ContextBuilder`), false for rotary ones.
   var alignsAnswers: Bool { get }
 
+  /// Whether `Generation.samplingLogprobs` are exact log-probabilities of the distribution each
+  /// token was drawn from (temperature, top-k, top-p applied). The rollout stage stores them as
+  /// behaviour log-probs only when they are.
+  var reportsSamplingLogprobs: Bool { get }
+
   /// One continuation per prompt; sequence `i` draws its randomness from `seeds[i]` only.
   func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation]
 
@@ -30,6 +35,9 @@ public final class EmbeddedPolicy: Policy {
   public var contextLength: Int { model.config.contextLength }
 
   public var alignsAnswers: Bool { model.config.positionEncoding == .learned }
+
+  /// The embedded sampler computes them from the distribution it draws from.
+  public var reportsSamplingLogprobs: Bool { true }
 
   public func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation]
   {
@@ -75,6 +83,9 @@ public final class RemotePolicy: Policy {
   /// Only `hindcast serve` of a model with learned positions asks for aligned answers (it says
   /// so in `/v1/models`); real LLMs use rotary positions.
   public var alignsAnswers: Bool { remote.capabilities.alignsAnswers }
+
+  /// Servers report the untempered distribution's log-probs, not the sampled one's (`RemoteModel`).
+  public var reportsSamplingLogprobs: Bool { false }
 
   /// Retries made by this policy's requests so far (for the ledger).
   public var retries: Int { remote.client.retries }

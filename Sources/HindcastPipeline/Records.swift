@@ -1,4 +1,6 @@
+import HindcastModel
 import HindcastStorage
+import HindcastSupport
 import HindcastTasks
 
 /// The records stages write, one JSON object per line in their shards. Every record carries the
@@ -17,17 +19,80 @@ public struct RolloutRecord: ShardRecord, Equatable {
   public var tokens: [Int32]
   /// The attempt as text (the byte tokens, without special tokens).
   public var text: String
-  /// Log-probability of each generated token under the policy at temperature 1 (behaviour log-probs).
+  /// Log-probability of each generated token under the policy's own distribution (temperature
+  /// 1, no truncation). The behaviour log-probs are these only when the rollout was sampled with
+  /// the identity transform; see `behaviourLogprobs`.
   public var logprobs: [Float]
   /// Why generation stopped: stop, length or context.
   public var finish: String
+  /// The sampling transform the tokens were drawn with: temperature (0 = greedy), and top-k /
+  /// top-p when set (absent: no truncation, which is every rollout written before they existed).
   public var temperature: Double
+  public var topK: Int?
+  public var topP: Double?
   public var maxTokens: Int
+  /// Log-probability of each token under the distribution it was actually drawn from
+  /// (`sampling`: tempered, truncated, renormalized; 0 for greedy): the behaviour log-probs of
+  /// importance ratios. Written exactly when `sampling` is not the identity (where they equal
+  /// `logprobs`, so a temperature-1 shard is unchanged). nil otherwise, and also for a rollout
+  /// written before this field existed or by a server that does not report them: such a
+  /// non-identity rollout has no behaviour log-probs and the distill stage refuses it.
+  public var behaviourLogprobs: [Float]?
+
+  public init(
+    id: String, round: Int, taskId: String, sample: Int, tokens: [Int32], text: String, logprobs: [Float],
+    finish: String, temperature: Double, topK: Int? = nil, topP: Double? = nil, maxTokens: Int,
+    behaviourLogprobs: [Float]? = nil
+  ) {
+    self.id = id
+    self.round = round
+    self.taskId = taskId
+    self.sample = sample
+    self.tokens = tokens
+    self.text = text
+    self.logprobs = logprobs
+    self.finish = finish
+    self.temperature = temperature
+    self.topK = topK
+    self.topP = topP
+    self.maxTokens = maxTokens
+    self.behaviourLogprobs = behaviourLogprobs
+  }
 
   enum CodingKeys: String, CodingKey {
     case id, round, sample, tokens, text, logprobs, finish, temperature
     case taskId = "task_id"
+    case topK = "top_k"
+    case topP = "top_p"
     case maxTokens = "max_tokens"
+    case behaviourLogprobs = "behaviour_logprobs"
+  }
+
+  /// The transform the tokens were drawn with (the temperature as the sampler used it, a float).
+  public var sampling: SamplingTransform {
+    SamplingTransform(temperature: Float(temperature), topK: topK, topP: topP.map { Float($0) })
+  }
+
+  /// The behaviour log-probs (see `behaviourLogprobs`): the stored ones, `logprobs` for the
+  /// identity transform, nil when they are unknown.
+  public var behaviour: [Float]? {
+    behaviourLogprobs ?? (sampling.isIdentity ? logprobs : nil)
+  }
+
+  /// `behaviour`, or an error naming the rollout when it is unknown.
+  public func requireBehaviour() throws -> [Float] {
+    guard let behaviour else {
+      throw HindcastError(
+        .corruptFile,
+        "rollout \(id) was sampled at temperature \(temperature)"
+          + (topK.map { ", top_k \($0)" } ?? "") + (topP.map { ", top_p \($0)" } ?? "")
+          + " but stores no behaviour_logprobs, so its importance ratios cannot be computed",
+        hint:
+          "the shard was written before Hindcast recorded the sampling distribution's log-probs, or by a"
+          + " server that reports none; delete the round's shards and rerun its rollout stage with the"
+          + " embedded policy")
+    }
+    return behaviour
   }
 }
 

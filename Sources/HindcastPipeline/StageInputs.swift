@@ -59,8 +59,36 @@ enum StageInputs {
         throw error(
           path, record: i, "rollout \(r.id) holds log-probability \(bad); they must be finite and <= 0")
       }
+      do { try r.sampling.validate() } catch let problem as HindcastError {
+        throw error(path, record: i, "rollout \(r.id): \(problem.message)")
+      }
+      if let behaviour = r.behaviourLogprobs {
+        guard behaviour.count == r.tokens.count else {
+          throw error(
+            path, record: i,
+            "rollout \(r.id) has \(r.tokens.count) tokens but \(behaviour.count) behaviour_logprobs")
+        }
+        if let bad = behaviour.first(where: { !$0.isFinite || $0 > 1e-3 }) {
+          throw error(
+            path, record: i,
+            "rollout \(r.id) holds behaviour log-probability \(bad); they must be finite and <= 0")
+        }
+      }
     }
     return byId
+  }
+
+  /// Rollouts whose importance ratios will be computed: each must know its behaviour log-probs
+  /// (`RolloutRecord.behaviour`), which a rollout sampled with a non-identity transform has only
+  /// when it stored them.
+  static func checkBehaviour(_ rollouts: [RolloutRecord], path: String) throws {
+    for (i, r) in rollouts.enumerated() where r.behaviour == nil {
+      do { _ = try r.requireBehaviour() } catch let problem as HindcastError {
+        var located = error(path, record: i, problem.message)
+        located.hint = problem.hint
+        throw located
+      }
+    }
   }
 
   /// Feedback of one shard against its rollout shard: same count, one record per rollout, of

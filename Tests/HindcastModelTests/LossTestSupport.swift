@@ -40,6 +40,36 @@ enum ReferenceLoss {
     return z.map { $0 - lse }
   }
 
+  /// Log-probabilities of the distribution a sampler with `transform` draws from, written from
+  /// its definition: greedy puts all mass on the first maximum; otherwise softmax(z / T), keep the
+  /// top k (stable sort, so ties go to the lower id), then the shortest prefix holding top_p of
+  /// the kept mass, renormalized; dropped tokens get -infinity.
+  static func transformedLogSoftmax(_ z: [Double], _ transform: SamplingTransform) -> [Double] {
+    if transform.temperature == 0 {
+      let best = z.firstIndex(of: z.max() ?? 0) ?? 0
+      return z.indices.map { $0 == best ? 0 : -.infinity }
+    }
+    let tempered = logSoftmax(z.map { $0 / Double(transform.temperature) })
+    let ranked = z.indices.sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
+    var kept = Array(ranked.prefix(transform.topK ?? z.count))
+    if let p = transform.topP, p < 1 {
+      let mass = kept.reduce(0.0) { $0 + exp(tempered[$1]) }
+      var cumulative = 0.0
+      var count = kept.count
+      for (n, id) in kept.enumerated() {
+        cumulative += exp(tempered[id])
+        if cumulative >= Double(p) * mass {
+          count = n + 1
+          break
+        }
+      }
+      kept = Array(kept.prefix(count))
+    }
+    let keptSet = Set(kept)
+    let logMass = log(kept.reduce(0.0) { $0 + exp(tempered[$1]) })
+    return z.indices.map { keptSet.contains($0) ? tempered[$0] - logMass : -.infinity }
+  }
+
   /// The loss of `kind` at `logits`; an importance weight is evaluated at `detachedLogits` (it is
   /// a constant for differentiation).
   static func loss(_ kind: TokenTerm.Kind, logits: [Double], detachedLogits: [Double]) -> Double {
@@ -47,15 +77,15 @@ enum ReferenceLoss {
     switch kind {
     case .crossEntropy(let target):
       return -ls[Int(target)]
-    case .policyGradient(let target, let advantage, let oldLogprob, let clip):
-      let r = exp(ls[Int(target)] - Double(oldLogprob))
+    case .policyGradient(let target, let advantage, let oldLogprob, let clip, let sampling):
+      let r = exp(transformedLogSoftmax(logits, sampling)[Int(target)] - Double(oldLogprob))
       let a = Double(advantage)
       let clipped = min(max(r, 1 - Double(clip)), 1 + Double(clip))
       return -min(r * a, clipped * a)
     case .divergence(let teacher, let divergenceKind, let importance):
       var weight = 1.0
       if let importance {
-        let detached = logSoftmax(detachedLogits)
+        let detached = transformedLogSoftmax(detachedLogits, importance.sampling)
         weight = min(
           exp(detached[Int(importance.target)] - Double(importance.oldLogprob)), Double(importance.clip))
       }

@@ -39,7 +39,7 @@ import Testing
         for s in sequences {
           #expect(kinds(s) == ["pg"])
           #expect(s.terms.allSatisfy { $0.weight == 0.5 })
-          if case .policyGradient(_, let advantage, _, _) = s.terms[0].kind { #expect(advantage > 0) }
+          if case .policyGradient(_, let advantage, _, _, _) = s.terms[0].kind { #expect(advantage > 0) }
           passedWithTerms += 1
         }
       } else {

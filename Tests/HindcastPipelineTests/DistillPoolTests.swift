@@ -100,6 +100,136 @@ import Testing
     // grpo: every joined attempt of tasks 1-3.
     #expect(count("grpo") == 9)
   }
+
+  /// The advantages inside grpo's pool terms, against a hand computation from the fixture's
+  /// rewards: every term of an attempt carries its group's normalized reward, its own token, the
+  /// rollout's behaviour log-prob and the spec's clip, at the position that predicts the token.
+  @Test func grpoPoolTermsCarryHandComputedAdvantages() throws {
+    let f = try fixture()
+    let rewards = Dictionary(grouping: f.feedback, by: \.taskId).mapValues { $0.map(\.reward) }
+    // The fixture's rewards in feedback order: task 0 always passes; tasks 1 and 2 pass with
+    // sample 0 only; task 3 likewise, and its sample 2 has no feedback.
+    #expect(rewards[f.tasks[0].id] == [1, 1, 1, 1])
+    #expect(rewards[f.tasks[1].id] == [1, 0, 0, 0])
+    #expect(rewards[f.tasks[2].id] == [1, 0, 0, 0])
+    #expect(rewards[f.tasks[3].id] == [1, 0, 0])
+    // By hand. One pass in four: mean 1/4, population sd sqrt(3)/4 = 0.4330127. One in three:
+    // mean 1/3, sd sqrt(2)/3 = 0.4714045. Advantage (r - mean) / (sd + 1e-4).
+    let four = (passed: 0.75 / 0.4331127, failed: -0.25 / 0.4331127)
+    let three = (passed: (2.0 / 3) / 0.4715045, failed: (-1.0 / 3) / 0.4715045)
+    let pool = try f.pool(f.spec)
+    // Task 0 has no reward spread, so no example.
+    let views = f.views().filter { $0.task.id != f.tasks[0].id }
+    #expect(pool.count == views.count && pool.count == 9)
+    for (example, view) in zip(pool, views) {
+      let group = view.task.id == f.tasks[3].id ? three : four
+      let expected = view.feedback.passed ? group.passed : group.failed
+      #expect(example.objective == "grpo")
+      #expect(example.sequence.tokens == view.prompt + view.rollout.tokens)
+      #expect(example.sequence.terms.count == view.rollout.tokens.count)
+      for (j, term) in example.sequence.terms.enumerated() {
+        guard case .policyGradient(let target, let advantage, let old, let clip, let sampling) = term.kind
+        else {
+          Issue.record("grpo built a term that is not a policy gradient")
+          continue
+        }
+        #expect(abs(Double(advantage) - expected) < 1e-5, "\(view.rollout.id): \(advantage) vs \(expected)")
+        #expect(target == view.rollout.tokens[j] && old == view.rollout.logprobs[j])
+        #expect(clip == Float(f.spec.distill.grpoClip) && sampling == .identity)
+        #expect(term.position == view.prompt.count - 1 + j && term.weight == 1)
+      }
+    }
+  }
+
+  /// Every `distill.positions` setting (the switch is exhaustive, so a new setting must be added
+  /// here), for both objectives that read it: the divergence terms sit exactly on the positions
+  /// the setting names, each with its token's teacher row and importance weight. route covers
+  /// failed attempts with divergence and passing ones with grpo whatever the setting.
+  @Test(arguments: PipelineSpec.PositionMask.allCases)
+  func everyPositionsSettingMasksExactlyItsTokens(mask: PipelineSpec.PositionMask) throws {
+    for name in ["sdpo", "route"] {
+      let f = try fixture("\(name) = 1.0\npositions = \"\(mask.rawValue)\"\n")
+      let objective = try #require(try ObjectiveRegistry.active(f.spec.distill).first?.objective)
+      #expect(objective.name == name)
+      var covered = 0
+      for view in f.views() {
+        let start = view.prompt.count - 1
+        let count: Int
+        switch mask {
+        case .upToFirstError:
+          count = view.feedback.passed ? 0 : (view.feedback.firstErrorToken.map { $0 + 1 } ?? 0)
+        case .all: count = view.rollout.tokens.count
+        }
+        let distilled = name == "sdpo" || !view.feedback.passed
+        let expected = distilled ? Array(start..<(start + count)) : []
+        var positions: [Int] = []
+        for sequence in try objective.sequences(for: view) {
+          for term in sequence.terms {
+            guard case .divergence(let teacher, _, let importance) = term.kind else { continue }
+            let j = term.position - start
+            positions.append(term.position)
+            let rewrite = try #require(view.rewrite)
+            #expect(
+              teacher == .topK(ids: rewrite.teacherTopIds[j], logprobs: rewrite.teacherTopLogprobs[j]))
+            #expect(importance?.target == view.rollout.tokens[j])
+            #expect(importance?.oldLogprob == view.rollout.logprobs[j])
+          }
+        }
+        #expect(positions == expected, "\(name) \(mask.rawValue) \(view.rollout.id)")
+        covered += positions.count
+      }
+      #expect(covered > 0)
+    }
+  }
+
+  /// The number of examples each registered objective builds from the fixture, counted by hand
+  /// (a new objective must be added here). Joined: 13 attempts, 6 of them failed (5 with a located
+  /// error), 7 passed; groups with a reward spread: tasks 1-3 (9 attempts, 3 of them passing).
+  @Test func examplesPerObjectiveForEveryRegisteredObjective() throws {
+    let expected: [String: Int] = [
+      "sdpo": 5,  // failed attempts with a located error
+      "sft": 6,  // one verified rewrite per failed attempt
+      "rft": 7,  // passing attempts
+      "grpo": 9,  // attempts in groups with a spread
+      "route": 8,  // sdpo's 5 failed ones, grpo's 3 passing ones
+      "credit": 9,  // as grpo
+      "rewrite_advantage": 12,  // both rewrites (verified and not) of each failed attempt
+    ]
+    #expect(Set(expected.keys) == Set(ObjectiveRegistry.entries.map(\.name)), "count a new objective by hand")
+    for entry in ObjectiveRegistry.entries {
+      let f = try fixture("\(entry.name) = 1.0\n")
+      var views = f.views()
+      // rewrite_advantage masks by the round-start student's scores: -1 on every token (kept).
+      for i in views.indices {
+        views[i].rewriteStudentLogprobs = views[i].rewrite?.hindsight.map { $0.tokens.map { _ in -1 } }
+      }
+      let pool = try DistillStage.pool(
+        views: views, objectives: ObjectiveRegistry.active(f.spec.distill).map(\.objective))
+      #expect(pool.count == expected[entry.name], "\(entry.name)")
+      #expect(pool.allSatisfy { $0.objective == entry.name })
+    }
+  }
+
+  /// Whether the rewrite stage samples and verifies rewrites follows what the active objectives
+  /// declare in their own files (`ObjectiveNeeds.verifiedRewrites`), not a list of names.
+  @Test func verifiedRewritesAreADeclaredNeedOfEachObjective() throws {
+    var declaring: [String] = []
+    for entry in ObjectiveRegistry.entries {
+      for memory in [false, true] {
+        var spec = try fixture("\(entry.name) = 1.0\n").spec
+        spec.rewrite.memory = memory
+        let objective = try #require(try ObjectiveRegistry.active(spec.distill).first?.objective)
+        let declares = objective.needs.contains(.verifiedRewrites)
+        #expect(spec.distill.usesVerifiedRewrites == declares, "\(entry.name)")
+        let plan = RewriteStage.rewritePlan(spec: spec)
+        #expect(plan.sample == (declares || memory) && plan.chargedToMemory == (!declares && memory))
+        if declares && !memory { declaring.append(entry.name) }
+        // A need for verified rewrites implies the rewrite stage runs.
+        if declares { #expect(objective.needs.contains(.rewrites)) }
+      }
+    }
+    #expect(declaring == ["sft", "rewrite_advantage"])
+  }
 }
 
 /// The stage-0 revision examples' prefix weighting (`pretrain.revision_prefix_weight`).

@@ -46,6 +46,8 @@ import Testing
     "pretrain.corpus_tasks": ["0"],
     "pretrain.revision_prefix_weight": ["-0.1", "1.5"],
     "rollout.temperature": ["-1", "0.0005", "11"],
+    "rollout.top_k": ["-1", "265", "1.5"],
+    "rollout.top_p": ["0", "-0.1", "1.01"],
     "rollout.max_tokens": ["0", "255", "100000"],
     "rewrite.samples": ["-1", "65"],
     "rewrite.temperature": ["0.0001", "1e9"],

@@ -8,8 +8,10 @@ import HindcastModel
 ///     w_j = exp(clamp(sign(A) * (log t_j - log s_j), -log max_ratio, log max_ratio))
 ///
 /// where `t_j` is the teacher's (feedback-conditioned) probability of the sampled token and `s_j`
-/// the sampling policy's. A failed attempt's blame goes mostly to tokens the teacher finds less
-/// likely than the student did; a passing attempt's credit to tokens the teacher endorses. With
+/// the student's, both of the untransformed model distributions (the rollout's `logprobs`, not its
+/// behaviour log-probs: the teacher scores at temperature 1, so the two must be compared alike).
+/// The policy-gradient terms themselves use grpo's behaviour ratio. A failed attempt's blame goes
+/// mostly to tokens the teacher finds less likely than the student did; a passing attempt's credit to tokens the teacher endorses. With
 /// `normalize` the weights of one attempt are rescaled to mean 1, so an attempt's total update
 /// stays grpo's and only its distribution over tokens changes. An attempt without teacher scores
 /// gets weight 1 on every token (plain grpo).
@@ -30,7 +32,7 @@ public struct CreditObjective: DistillObjective {
   }
 
   public var name: String { "credit" }
-  public var needs: ObjectiveNeeds { .rewrites }
+  public var needs: ObjectiveNeeds { [.rewrites, .behaviourLogprobs] }
   public var usesTeacher: Bool { true }
 
   /// The per-token weights of an attempt with advantage `advantage`.
@@ -57,6 +59,6 @@ public struct CreditObjective: DistillObjective {
         teacher: teacher, student: view.rollout.logprobs, advantage: advantage, maxRatio: maxRatio,
         normalize: normalize)
     }
-    return [grpo.sequence(view, advantage: advantage, tokenWeights: tokenWeights)]
+    return [try grpo.sequence(view, advantage: advantage, tokenWeights: tokenWeights)]
   }
 }

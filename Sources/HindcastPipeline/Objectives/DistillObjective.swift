@@ -79,6 +79,13 @@ public struct ObjectiveNeeds: OptionSet, Sendable {
   public static let fullTeacher = ObjectiveNeeds(rawValue: 2)
   /// The round-start student's log-probabilities of verified rewrites.
   public static let rewriteStudentLogprobs = ObjectiveNeeds(rawValue: 4)
+  /// Hindsight rewrites sampled with the privileged context and verified by the environment
+  /// (`RewriteRecord.hindsight`): the rewrite stage samples and verifies them, at one environment
+  /// call each, only when an active objective declares this (or memory is on). Implies `rewrites`.
+  public static let verifiedRewrites = ObjectiveNeeds(rawValue: 8)
+  /// The rollouts' behaviour log-probabilities (`RolloutRecord.behaviour`) for importance ratios:
+  /// the distill stage refuses rollouts that lack them before building any term.
+  public static let behaviourLogprobs = ObjectiveNeeds(rawValue: 16)
 }
 
 /// A distillation objective: turns one joined rollout into weighted training sequences.

@@ -22,7 +22,7 @@ public struct RewriteAdvantageObjective: DistillObjective {
   }
 
   public var name: String { "rewrite_advantage" }
-  public var needs: ObjectiveNeeds { [.rewrites, .rewriteStudentLogprobs] }
+  public var needs: ObjectiveNeeds { [.rewrites, .verifiedRewrites, .rewriteStudentLogprobs] }
   public var usesTeacher: Bool { true }
 
   public func sequences(for view: RolloutView) throws -> [TrainingSequence] {

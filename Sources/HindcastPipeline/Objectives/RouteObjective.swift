@@ -28,7 +28,7 @@ public struct RouteObjective: DistillObjective {
   }
 
   public var name: String { "route" }
-  public var needs: ObjectiveNeeds { failed.needs }
+  public var needs: ObjectiveNeeds { failed.needs.union(passedGrpo?.needs ?? []) }
   public var usesTeacher: Bool { true }
 
   public func sequences(for view: RolloutView) throws -> [TrainingSequence] {

@@ -2,7 +2,10 @@ import HindcastModel
 
 /// `sdpo`: per-token divergence (`distill.divergence`) between the student and the
 /// feedback-conditioned teacher on the student's own attempt, each term multiplied by the
-/// detached importance ratio clipped at `distill.ratio_clip`.
+/// detached importance ratio clipped at `distill.ratio_clip`: the current policy's probability of
+/// the token over the rollout's behaviour probability, both under the transform the rollout was
+/// sampled with (`SamplingTransform`). The divergence itself compares the untransformed student
+/// and teacher distributions.
 ///
 /// Positions (`distill.positions`): `up-to-first-error` covers only failed attempts whose first
 /// error the executor located, on the positions up to and including it (a passing attempt has
@@ -43,7 +46,9 @@ public struct SdpoObjective: DistillObjective {
   }
 
   public var name: String { "sdpo" }
-  public var needs: ObjectiveNeeds { fullVocabulary ? [.rewrites, .fullTeacher] : .rewrites }
+  public var needs: ObjectiveNeeds {
+    fullVocabulary ? [.rewrites, .fullTeacher, .behaviourLogprobs] : [.rewrites, .behaviourLogprobs]
+  }
   public var usesTeacher: Bool { true }
 
   /// The last attempt token covered, or nil when the attempt gets no divergence.
@@ -57,6 +62,8 @@ public struct SdpoObjective: DistillObjective {
       return []
     }
     let rollout = view.rollout
+    let behaviour = try rollout.requireBehaviour()
+    let sampling = rollout.sampling
     let teachers: [TeacherDistribution]
     if fullVocabulary {
       guard let full = view.fullTeacher, full.count == rollout.tokens.count else { return [] }
@@ -73,7 +80,7 @@ public struct SdpoObjective: DistillObjective {
         kind: .divergence(
           teacher: teachers[j], kind: divergence,
           importance: ImportanceWeight(
-            oldLogprob: rollout.logprobs[j], target: rollout.tokens[j], clip: ratioClip)))
+            oldLogprob: behaviour[j], target: rollout.tokens[j], clip: ratioClip, sampling: sampling)))
     }
     return [TrainingSequence(tokens: view.attemptTokens, terms: terms)]
   }

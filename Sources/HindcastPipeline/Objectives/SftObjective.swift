@@ -4,7 +4,7 @@ import HindcastModel
 /// context (hindsight SFT). Rewrites that do not fit the context are skipped.
 public struct SftObjective: DistillObjective {
   public var name: String { "sft" }
-  public var needs: ObjectiveNeeds { .rewrites }
+  public var needs: ObjectiveNeeds { [.rewrites, .verifiedRewrites] }
   public var usesTeacher: Bool { true }
 
   public func sequences(for view: RolloutView) throws -> [TrainingSequence] {

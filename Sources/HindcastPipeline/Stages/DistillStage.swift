@@ -29,11 +29,13 @@ public struct DistillStage {
     var objective: String
   }
 
-  /// Joins the round's rollout, feedback and (when `withRewrites`) rewrite shards into views, in
-  /// shard and rollout order. Rollouts without task or feedback, with an empty attempt or one that
-  /// does not fit the context are left out; groups hold every feedback record of the task in the
-  /// shard.
-  func views(round: Int, config: ModelConfig, withRewrites: Bool) throws -> [RolloutView] {
+  /// Joins the round's rollout, feedback and (when `needs` has `rewrites`) rewrite shards into
+  /// views, in shard and rollout order. Rollouts without task or feedback, with an empty attempt
+  /// or one that does not fit the context are left out; groups hold every feedback record of the
+  /// task in the shard. When `needs` has `behaviourLogprobs`, a rollout without them is refused
+  /// (`StageInputs.checkBehaviour`).
+  func views(round: Int, config: ModelConfig, needs: ObjectiveNeeds) throws -> [RolloutView] {
+    let withRewrites = needs.contains(.rewrites)
     let spec = run.spec
     let contextLength = config.contextLength
     try run.requireComplete(round: round, stage: withRewrites ? .rewrite : .feedback, for: .distill)
@@ -50,6 +52,10 @@ public struct DistillStage {
       try Self.checkInputs(
         run: run, round: round, shard: shard, tasks: Set(tasks.shardSlice(train, shard: shard).map(\.id)),
         rollouts: rollouts, feedback: feedback, rewrites: withRewrites ? rewrites : nil)
+      if needs.contains(.behaviourLogprobs) {
+        try StageInputs.checkBehaviour(
+          rollouts, path: StageInputs.shardPath(run, round: round, stage: .rollout, shard: shard))
+      }
       views += Self.join(
         rollouts: rollouts, feedback: feedback, rewrites: rewrites, tasks: byId, builder: builder,
         contextLength: contextLength)
@@ -57,7 +63,7 @@ public struct DistillStage {
     return views
   }
 
-  /// Joins one shard's records into views (see `views(round:config:withRewrites:)`).
+  /// Joins one shard's records into views (see `views(round:config:needs:)`).
   static func join(
     rollouts: [RolloutRecord], feedback: [FeedbackRecord], rewrites: [RewriteRecord],
     tasks byId: [String: TaskRecord],
@@ -140,8 +146,7 @@ public struct DistillStage {
   func pool(round: Int, config: ModelConfig) throws -> [Example] {
     let active = try ObjectiveRegistry.active(run.spec.distill)
     let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
-    let joined = try views(
-      round: round, config: config, withRewrites: needs.contains(.rewrites))
+    let joined = try views(round: round, config: config, needs: needs)
     return try Self.pool(views: joined, objectives: active.map(\.objective))
   }
 
@@ -191,8 +196,7 @@ public struct DistillStage {
     let d = spec.distill
     let active = try ObjectiveRegistry.active(d)
     let needs = active.reduce(into: ObjectiveNeeds()) { $0.formUnion($1.objective.needs) }
-    var joined = try views(
-      round: round, config: model.config, withRewrites: needs.contains(.rewrites))
+    var joined = try views(round: round, config: model.config, needs: needs)
     try Self.complete(
       &joined, needs: needs,
       teacher: { try TeacherSelection.teacher(run: run, round: round, current: model) },

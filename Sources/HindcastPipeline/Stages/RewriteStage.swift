@@ -16,7 +16,8 @@ public protocol NoteSource {
 ///
 /// The teacher context holds the segments `TeacherSegments` switches on (feedback level,
 /// critique, sibling, memory notes). Each arm pays only for what it uses: hindsight rewrites are
-/// sampled and verified only when an objective trains on them (`distill.sft`) or when memory is
+/// sampled and verified only when an objective trains on them (one whose `needs` declare
+/// `verifiedRewrites`: sft, rewrite_advantage) or when memory is
 /// on, because note values are measured on their verdicts; in the second case every
 /// verification is charged to memory (`memory_verification_calls`). An sdpo-only arm without
 /// memory therefore spends no environment call here.

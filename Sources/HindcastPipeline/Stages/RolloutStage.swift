@@ -11,8 +11,11 @@ public struct RolloutStage {
     let spec = run.spec
     let train = try tasks.train(round: round)
     let builder = ContextBuilder(policy: policy, reserve: spec.rollout.maxTokens)
-    let settings = SamplingSettings(
-      temperature: Float(spec.rollout.temperature), maxNewTokens: spec.rollout.maxTokens)
+    let settings = spec.rollout.settings
+    let transform = settings.transform
+    // Behaviour log-probs are stored when they differ from the model's own (`RolloutRecord`), and
+    // only from a policy that reports them exactly.
+    let storesBehaviour = !transform.isIdentity && policy.reportsSamplingLogprobs
     try run.runShards(round: round, stage: .rollout, shardCount: tasks.shardCount(taskCount: train.count)) {
       shard, seed -> ShardOutput<RolloutRecord> in
       var prompts: [[Int32]] = []
@@ -35,12 +38,14 @@ public struct RolloutStage {
           taskId: owner.task.id,
           sample: owner.sample, tokens: generation.tokens, text: Tokenizer.decodeText(generation.tokens),
           logprobs: generation.logprobs, finish: generation.finish.rawValue,
-          temperature: spec.rollout.temperature,
-          maxTokens: spec.rollout.maxTokens)
+          temperature: spec.rollout.temperature, topK: settings.topK,
+          topP: settings.topP == nil ? nil : spec.rollout.topP,
+          maxTokens: spec.rollout.maxTokens,
+          behaviourLogprobs: storesBehaviour ? generation.samplingLogprobs : nil)
       }
-      // Mean surprisal of the sampled tokens under the untempered policy: at rollout temperature
-      // 1 this is a Monte-Carlo estimate of the policy's per-token entropy (nats), logged per
-      // round as a collapse guard.
+      // Mean surprisal of the sampled tokens under the untempered policy: with the identity
+      // transform (temperature 1, no truncation) this is a Monte-Carlo estimate of the policy's
+      // per-token entropy (nats), logged per round as a collapse guard.
       let logprobs = records.flatMap(\.logprobs)
       let entropy = logprobs.isEmpty ? 0 : -logprobs.reduce(0) { $0 + Double($1) } / Double(logprobs.count)
       return ShardOutput(records: records, budget: budget, values: ["policy_entropy": entropy])
