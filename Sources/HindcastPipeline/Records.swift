@@ -23,9 +23,12 @@ public struct RolloutRecord: ShardRecord, Equatable {
   public var finish: String
   public var temperature: Double
   public var maxTokens: Int
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case id, round, sample, tokens, text, logprobs, finish, temperature
+    case id, round, sample, tokens, text, logprobs, finish, temperature, policy
     case taskId = "task_id"
     case maxTokens = "max_tokens"
   }
@@ -97,9 +100,12 @@ public struct RewriteRecord: ShardRecord, Equatable {
   /// Per student token: the teacher's top-k token ids and log-probabilities (tail mass implied).
   public var teacherTopIds: [[Int32]]
   public var teacherTopLogprobs: [[Float]]
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case id, round, notes, hindsight
+    case id, round, notes, hindsight, policy
     case feedbackId = "feedback_id"
     case rolloutId = "rollout_id"
     case taskId = "task_id"
@@ -123,9 +129,12 @@ public struct EvalRecord: ShardRecord, Equatable {
   /// Pass/fail of each temperature sample (empty for validation tasks and for test tasks beyond
   /// `eval.sampled_tasks`).
   public var sampledPassed: [Bool]
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case split
+    case split, policy
     case taskId = "task_id"
     case greedyPassed = "greedy_passed"
     case greedyText = "greedy_text"
