@@ -179,6 +179,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double = 120
     public var maxRetries: Int = 5
     public var backoffSeconds: Double = 0.5
+
+    public init() {}
   }
 
   /// A policy checkpoint directory to start from instead of pretraining (for example the base

@@ -154,7 +154,7 @@ import Testing
       + "\n[policy]\nbackend = \"openai\"\nbase_url = \"http://127.0.0.1:\(server.port)/v1\"\nmax_retries = 2\n"
       + "context = \"chat\"\ninstruction = \"Add: \"\n"
     try runner.write(spec, to: "chat.toml")
-    let run = try runner.run(["run", "--run", "chat", "--spec", "chat.toml"])
+    let run = try runner.run(["run", "chat.toml", "--run", "chat"])
     try #require(run.status == 0, "\(run.stderr)")
     #expect(run.stderr.contains("round 0 is complete through the served policy"))
     // No pretraining (a million steps would not have finished) and no distillation.

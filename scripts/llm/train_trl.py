@@ -15,7 +15,7 @@ the cross-entropy from the teacher's top-k distribution (renormalized) to the st
 student's own sampled tokens and under the student's prompt. TRL has no trainer for stored
 per-token teacher scores (its GKD trainer queries a live teacher), so that part is a plain torch
 loop over the same model. `to-gguf` writes the trained weights into a copy of the original GGUF's
-metadata (tokenizer, chat template) as F32 tensors, undoing the Q/K row permutation that
+metadata (tokenizer, chat template) as F16 matrices and F32 norms, undoing the Q/K row permutation that
 transformers applied when it loaded the GGUF, so llama.cpp's server can serve it.
 
 Prints one JSON line per phase with its losses and wall seconds. Deterministic for a given seed
@@ -204,7 +204,7 @@ def to_gguf(args):
         if key.startswith("GGUF.") or key == "general.architecture":
             continue
         if key == "general.file_type":
-            writer.add_uint32(key, int(gguf.LlamaFileType.ALL_F32))
+            writer.add_uint32(key, int(gguf.LlamaFileType.MOSTLY_F16))
             continue
         kind = field.types[0]
         if kind == gguf.GGUFValueType.ARRAY:
@@ -228,6 +228,9 @@ def to_gguf(args):
             tensor = permute(tensor, heads)
         elif hf.endswith("k_proj.weight"):
             tensor = permute(tensor, kv_heads)
+        # Matrices in F16 (half the memory traffic of F32 when served), norms in F32.
+        if tensor.ndim == 2:
+            tensor = tensor.astype(np.float16)
         writer.add_tensor(gg, np.ascontiguousarray(tensor))
         written.add(gg)
     if written != wanted:
