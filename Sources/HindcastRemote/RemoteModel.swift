@@ -236,7 +236,9 @@ public final class RemoteModel: @unchecked Sendable {
       "/completion",
       [
         "prompt": Self.ids(prompt), "grammar": .string(grammar),
-        "n_predict": .number(Double(continuation.count + 1)),
+        // Exactly the forced tokens: a token sampled after the grammar is complete makes
+        // llama.cpp answer HTTP 500 ("empty grammar stack") unless it is end-of-generation.
+        "n_predict": .number(Double(continuation.count)),
         "temperature": 0, "n_probs": .number(Double(max(1, topK ?? 1))), "cache_prompt": true,
       ])
     let entries = answer["completion_probabilities"]?.arrayValue ?? []

