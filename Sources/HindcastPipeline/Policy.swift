@@ -92,8 +92,10 @@ public final class RemotePolicy: Policy {
     remote = try RemoteModel(endpoint: endpoint, context: "stage \(stage)")
     self.fallbackContext = fallbackContext
     if settings.context == .chat {
+      let renderer = try RemoteChat(model: remote)
+      remote.endOfGeneration = [renderer.endOfTurn]
       chatContexts = ChatContexts(
-        renderer: try RemoteChat(model: remote),
+        renderer: renderer,
         prompts: ChatPrompts(system: settings.system, instruction: settings.instruction))
     } else {
       chatContexts = nil
