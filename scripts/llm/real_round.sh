@@ -91,4 +91,4 @@ evaluate base-f16
 step "serve trained (F16)" serve "$work/trained-f16.gguf"
 evaluate trained-f16
 stop_server
-echo "real_round: done; times in $work/times.tsv, evals in $work/eval-*.json, gaps in $work/gap-*.json"
+echo "real_round: done; times in $work/times.tsv, the round in $work/run, gaps in $work/gap-*.json"
