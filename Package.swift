@@ -91,7 +91,8 @@ let package = Package(
       name: "HindcastPipelineTests",
       dependencies: [
         "HindcastPipeline", "HindcastModel", "HindcastTraining", "HindcastTasks", "HindcastStorage",
-        "HindcastSupport", "HindcastMemory", .product(name: "Logging", package: "swift-log"),
+        "HindcastSupport", "HindcastMemory", "HindcastRemote", "HindcastServe",
+        .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
     .testTarget(

@@ -98,11 +98,11 @@ public struct GapMeasurement {
     let builder = ContextBuilder(policy: policy, reserve: maxTokens)
     let greedy = SamplingSettings.greedy(maxNewTokens: maxTokens)
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
-    let students = heldOut.map { builder.student(task: $0.prompt) }
+    let students = try heldOut.map { try builder.studentPrompt(task: $0.prompt) }
     let first = try policy.generate(prompts: students, settings: greedy, seeds: students.map { _ in 0 })
     var failures: [(task: TaskRecord, attempt: String, teacher: [Int32], student: [Int32])] = []
     for (index, task) in heldOut.enumerated() {
-      let attempt = Tokenizer.decodeText(first[index].tokens)
+      let attempt = try builder.answerText(first[index].tokens)
       let result = family.execute(task: task, attempt: attempt)
       if result.passed { continue }
       let critique = family.critique(task: task, attempt: attempt, result: result)
@@ -110,21 +110,25 @@ public struct GapMeasurement {
         attempt: attempt, feedback: result.feedbackText(level: level),
         critique: level == .full ? critique.rendered : nil)
       failures.append(
-        (task, attempt, builder.teacher(task: task.prompt, hindsight: hindsight).tokens, students[index]))
+        (
+          task, attempt, try builder.teacherPrompt(task: task.prompt, hindsight: hindsight).tokens,
+          students[index]
+        ))
     }
     let seeds = failures.indices.map { SeedDerivation.derive(seed, [UInt64($0)]) }
     let teacherGreedy = try policy.generate(prompts: failures.map(\.teacher), settings: greedy, seeds: seeds)
     let teacherSampled = try policy.generate(
       prompts: failures.map(\.teacher), settings: sampled, seeds: seeds)
     let resampled = try policy.generate(prompts: failures.map(\.student), settings: sampled, seeds: seeds)
-    func fixed(_ generations: [Generation]) -> [Bool] {
-      zip(failures, generations).map {
-        family.execute(task: $0.task, attempt: Tokenizer.decodeText($1.tokens)).passed
+    func fixed(_ generations: [Generation]) throws -> [Bool] {
+      try zip(failures, generations).map {
+        family.execute(task: $0.task, attempt: try builder.answerText($1.tokens)).passed
       }
     }
-    func passes(_ generations: [Generation]) -> Int { fixed(generations).filter { $0 }.count }
-    let repeated = zip(failures, teacherGreedy).filter { Tokenizer.decodeText($1.tokens) == $0.attempt }.count
-    let canonical = failures.map { ContextBuilder.completion($0.task.canonical) }
+    func passes(_ generations: [Generation]) throws -> Int { try fixed(generations).filter { $0 }.count }
+    let repeated = try zip(failures, teacherGreedy).filter { try builder.answerText($1.tokens) == $0.attempt }
+      .count
+    let canonical = try failures.map { try builder.answerTokens($0.task.canonical) }
     let teacherScores = try policy.score(
       prompts: failures.map(\.teacher), continuations: canonical, topK: nil)
     let studentScores = try policy.score(
@@ -137,12 +141,12 @@ public struct GapMeasurement {
       gains.count < 2 ? 0 : gains.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(gains.count - 1)
     return GapReport(
       tasks: heldOut.count, firstAttemptPassed: heldOut.count - failures.count,
-      feedbackGreedy: .init(passes(teacherGreedy), failures.count),
-      feedbackSampled: .init(passes(teacherSampled), failures.count),
-      resampleNoFeedback: .init(passes(resampled), failures.count), repeatedAttempt: repeated,
+      feedbackGreedy: .init(try passes(teacherGreedy), failures.count),
+      feedbackSampled: .init(try passes(teacherSampled), failures.count),
+      resampleNoFeedback: .init(try passes(resampled), failures.count), repeatedAttempt: repeated,
       logprobGain: mean,
       logprobGainStandardError: gains.isEmpty ? 0 : (variance / Double(gains.count)).squareRoot(),
-      greedyMinusResample: .init(fixed(teacherGreedy), fixed(resampled)),
-      sampledMinusResample: .init(fixed(teacherSampled), fixed(resampled)))
+      greedyMinusResample: .init(try fixed(teacherGreedy), try fixed(resampled)),
+      sampledMinusResample: .init(try fixed(teacherSampled), try fixed(resampled)))
   }
 }

@@ -44,11 +44,12 @@ public struct PipelineRunner {
     SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
     switch stage {
     case .rollout:
-      try RolloutStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
+      try RolloutStage(run: run, tasks: tasks).execute(
+        round: round, policy: try stagePolicy(stage, round: round))
     case .feedback:
       try FeedbackStage(run: run, tasks: tasks).execute(round: round)
     case .rewrite:
-      let policy = try policy(stage, round: round)
+      let policy = try stagePolicy(stage, round: round)
       // The policy that re-scores attempts (`distill.teacher`, `TeacherSelection`). A served
       // model does not change within a run, so it is its own teacher.
       let scorer: Policy
@@ -75,7 +76,8 @@ public struct PipelineRunner {
       }
       try DistillStage(run: run, tasks: tasks).execute(round: round, model: try store.load(round: round))
     case .eval:
-      try EvalStage(run: run, tasks: tasks).execute(round: round, policy: try policy(stage, round: round))
+      try EvalStage(run: run, tasks: tasks).execute(
+        round: round, policy: try stagePolicy(stage, round: round))
     }
   }
 
@@ -91,10 +93,29 @@ public struct PipelineRunner {
     }
   }
 
+  /// `policy(stage, round:)` for running `stage`: a served policy is recorded in the manifest
+  /// (`RunManifest.policies`) under the stage's key.
+  func stagePolicy(_ stage: StageName, round: Int) throws -> Policy {
+    let policy = try policy(stage, round: round)
+    if let served = policy.servedBy {
+      let key = RunManifest.stageKey(round: round, stage: stage)
+      try run.withManifest { manifest in
+        if manifest.policies?[key] != served {
+          manifest.policies = (manifest.policies ?? [:]).merging([key: served]) { $1 }
+        }
+      }
+    }
+    return policy
+  }
+
   /// Pretrains if needed, then every round: eval of the round's policy, rollout, feedback,
   /// rewrite, memory, distill; and a final eval of the last policy. Returns the eval summaries.
+  ///
+  /// With a served policy (`[policy] backend = "openai"`) there is nothing to pretrain and the
+  /// model cannot change within the run: `runServed` runs round 0's stages and stops.
   @discardableResult
   public func runAll() throws -> [EvalSummary] {
+    if run.spec.policy.backend == .openai { return try runServed() }
     try pretrain()
     var summaries: [EvalSummary] = []
     // The eval of the policy in force: after a rollback that is the restored policy's eval, so a
@@ -112,6 +133,24 @@ public struct PipelineRunner {
         try stage(name, round: round)
       }
     }
+    return summaries
+  }
+
+  /// `run` with a served policy: no pretraining (the server's model is the base policy), then
+  /// round 0's eval, rollout, feedback, rewrite and memory; distillation is done outside Hindcast
+  /// (`hindcast export`, then TRL or verl), so the run stops there and says so. A later round
+  /// needs the trained model served and a new run pointed at it.
+  func runServed() throws -> [EvalSummary] {
+    try stage(.eval, round: 0)
+    let summaries = try EvalStage.summary(run: run, round: 0).map { [$0] } ?? []
+    guard run.spec.rounds > 0 else { return summaries }
+    for name in [StageName.rollout, .feedback, .rewrite, .memory] where needed(name) {
+      try stage(name, round: 0)
+    }
+    run.reporter.notice(
+      "run: round 0 is complete through the served policy (no pretraining: the server's model is the base). "
+        + "Train outside Hindcast: `hindcast export --run \(run.layout.root) --round 0 --format sft|trl-sdpo|verl|teacher-logprobs`, "
+        + "then serve the trained weights and start a new run against them (docs/llm.md)")
     return summaries
   }
 

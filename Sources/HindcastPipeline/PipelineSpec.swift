@@ -165,8 +165,22 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     case openai
   }
 
+  /// How the contexts of a remote policy are built (`[policy] context`).
+  public enum ContextStyle: String, Codable, CaseIterable, Sendable {
+    /// The embedded tokenizer's segment tokens (`<task>...<answer>`), sent as token ids.
+    case tokens
+    /// A conversation rendered by the model's chat template and counted by the server's
+    /// tokenizer (`ChatContexts`).
+    case chat
+  }
+
   public struct PolicyBackend: Codable, Sendable, Equatable {
     public var backend: Backend = .embedded
+    public var context: ContextStyle = .tokens
+    /// The system message of chat contexts; nil keeps the chat template's default.
+    public var system: String?
+    /// Text before the task in the user turn of chat contexts.
+    public var instruction: String = ""
     /// The server's OpenAI base URL, ending in `/v1`.
     public var baseURL: String = ""
     /// The served model's id; empty takes the first `/v1/models` lists.
@@ -177,6 +191,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double = 120
     public var maxRetries: Int = 5
     public var backoffSeconds: Double = 0.5
+
+    public init() {}
   }
 
   /// A policy checkpoint directory to start from instead of pretraining (for example the base
@@ -325,6 +341,21 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.policy.timeoutSeconds = try r.double("policy.timeout_seconds", default: 120, in: 0.1...86_400)
     s.policy.maxRetries = try r.int("policy.max_retries", default: 5, in: 0...100)
     s.policy.backoffSeconds = try r.double("policy.backoff_seconds", default: 0.5, in: 0...600)
+    s.policy.context = try r.choice("policy.context", default: ContextStyle.tokens)
+    s.policy.system = try r.string("policy.system", default: nil)
+    s.policy.instruction = try r.string("policy.instruction", default: "") ?? ""
+    if s.policy.context == .chat && s.policy.backend != .openai {
+      throw r.invalid(
+        "policy.context", "\"chat\" needs policy.backend = \"openai\" (a server with a chat template)")
+    }
+    if s.policy.context != .chat {
+      if s.policy.system != nil {
+        throw r.invalid("policy.system", "is only used with policy.context = \"chat\"")
+      }
+      if !s.policy.instruction.isEmpty {
+        throw r.invalid("policy.instruction", "is only used with policy.context = \"chat\"")
+      }
+    }
     if s.policy.backend == .openai {
       guard s.policy.baseURL.hasPrefix("http://") || s.policy.baseURL.hasPrefix("https://") else {
         throw r.invalid(

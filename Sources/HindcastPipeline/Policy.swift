@@ -24,6 +24,29 @@ public protocol Policy: AnyObject {
 
   /// Log-probabilities (and optionally the top-k) of each continuation token given its prompt.
   func score(prompts: [[Int32]], continuations: [[Int32]], topK: Int?) throws -> [ScoredSequence]
+
+  /// How contexts are rendered for a chat model, or nil for the embedded tokenizer's contexts.
+  var chatContexts: ChatContexts? { get }
+
+  /// For a served policy, what records and the manifest name it by (backend, server, model,
+  /// scoring route, contexts); nil for the embedded model.
+  var servedBy: String? { get }
+
+  /// Requests retried so far by this policy (0 for the embedded model).
+  var retries: Int { get }
+}
+
+extension Policy {
+  public var chatContexts: ChatContexts? { nil }
+  public var servedBy: String? { nil }
+  public var retries: Int { 0 }
+
+  /// The shard metrics of a served policy: `remote_retries`, the retries made since `before`
+  /// (`retries` read when the shard started). Empty for the embedded model, whose ledger
+  /// entries stay as they were.
+  public func retryValues(since before: Int) -> [String: Double] {
+    servedBy == nil ? [:] : ["remote_retries": Double(retries - before)]
+  }
 }
 
 /// The embedded transformer as a `Policy`.
@@ -76,6 +99,24 @@ public final class RemotePolicy: Policy {
       backoffSeconds: settings.backoffSeconds)
     remote = try RemoteModel(endpoint: endpoint, context: "stage \(stage)")
     self.fallbackContext = fallbackContext
+    if settings.context == .chat {
+      let renderer = try RemoteChat(model: remote)
+      remote.endOfGeneration = [renderer.endOfTurn]
+      chatContexts = ChatContexts(
+        renderer: renderer,
+        prompts: ChatPrompts(system: settings.system, instruction: settings.instruction))
+    } else {
+      chatContexts = nil
+    }
+  }
+
+  /// Chat rendering through the server's template (`[policy] context = "chat"`), or nil.
+  public let chatContexts: ChatContexts?
+
+  /// What records and the manifest name as the policy: backend, server, model and contexts, e.g.
+  /// `openai llama.cpp model=smollm2 scoring=forced-grammar context=2048 contexts=chat`.
+  public var servedBy: String? {
+    "openai " + remote.capabilities.summary + " contexts=" + (chatContexts == nil ? "tokens" : "chat")
   }
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }

@@ -31,6 +31,10 @@ public struct RolloutRecord: ShardRecord, Equatable {
   public var topK: Int?
   public var topP: Double?
   public var maxTokens: Int
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String?
+
   /// Log-probability of each token under the distribution it was actually drawn from
   /// (`sampling`: tempered, truncated, renormalized; 0 for greedy): the behaviour log-probs of
   /// importance ratios. Written exactly when `sampling` is not the identity (where they equal
@@ -42,7 +46,7 @@ public struct RolloutRecord: ShardRecord, Equatable {
   public init(
     id: String, round: Int, taskId: String, sample: Int, tokens: [Int32], text: String, logprobs: [Float],
     finish: String, temperature: Double, topK: Int? = nil, topP: Double? = nil, maxTokens: Int,
-    behaviourLogprobs: [Float]? = nil
+    behaviourLogprobs: [Float]? = nil, policy: String? = nil
   ) {
     self.id = id
     self.round = round
@@ -57,10 +61,11 @@ public struct RolloutRecord: ShardRecord, Equatable {
     self.topP = topP
     self.maxTokens = maxTokens
     self.behaviourLogprobs = behaviourLogprobs
+    self.policy = policy
   }
 
   enum CodingKeys: String, CodingKey {
-    case id, round, sample, tokens, text, logprobs, finish, temperature
+    case id, round, sample, tokens, text, logprobs, finish, temperature, policy
     case taskId = "task_id"
     case topK = "top_k"
     case topP = "top_p"
@@ -162,9 +167,12 @@ public struct RewriteRecord: ShardRecord, Equatable {
   /// Per student token: the teacher's top-k token ids and log-probabilities (tail mass implied).
   public var teacherTopIds: [[Int32]]
   public var teacherTopLogprobs: [[Float]]
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case id, round, notes, hindsight
+    case id, round, notes, hindsight, policy
     case feedbackId = "feedback_id"
     case rolloutId = "rollout_id"
     case taskId = "task_id"
@@ -188,9 +196,12 @@ public struct EvalRecord: ShardRecord, Equatable {
   /// Pass/fail of each temperature sample (empty for validation tasks and for test tasks beyond
   /// `eval.sampled_tasks`).
   public var sampledPassed: [Bool]
+  /// The served policy that produced this record (`RemotePolicy.servedBy`: backend, server,
+  /// model, scoring route, contexts); absent for the embedded model.
+  public var policy: String? = nil
 
   enum CodingKeys: String, CodingKey {
-    case split
+    case split, policy
     case taskId = "task_id"
     case greedyPassed = "greedy_passed"
     case greedyText = "greedy_text"

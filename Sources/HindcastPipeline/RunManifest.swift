@@ -32,9 +32,12 @@ public struct RunManifest: Codable, Sendable, Equatable {
   public var memorySnapshots: [String: String] = [:]
   /// Rounds whose distilled policy the collapse guard replaced by the previous round's policy.
   public var rollbacks: [Int] = []
+  /// Per round and stage run through a served policy, what served it (`Policy.servedBy`:
+  /// backend, server, model, scoring route, contexts). Absent for runs on the embedded model.
+  public var policies: [String: String]?
 
   enum CodingKeys: String, CodingKey {
-    case format, version, units
+    case format, version, units, policies
     case specSHA256 = "spec_sha256"
     case shardCounts = "shard_counts"
     case memorySnapshots = "memory_snapshots"
@@ -52,6 +55,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     shardCounts = try c.decode([String: Int].self, forKey: .shardCounts)
     memorySnapshots = try c.decodeIfPresent([String: String].self, forKey: .memorySnapshots) ?? [:]
     rollbacks = try c.decodeIfPresent([Int].self, forKey: .rollbacks) ?? []
+    policies = try c.decodeIfPresent([String: String].self, forKey: .policies)
   }
 
   public static func unitKey(round: Int, stage: StageName, shard: Int) -> String {

@@ -52,8 +52,10 @@ enum StageInputs {
           path, record: i,
           "rollout \(r.id) has \(r.tokens.count) tokens but \(r.logprobs.count) log-probabilities")
       }
-      if let bad = r.tokens.first(where: { $0 < 0 || Int($0) >= vocabSize }) {
-        throw error(path, record: i, "rollout \(r.id) holds token id \(bad), outside 0..<\(vocabSize)")
+      // A served policy's ids are in the server's vocabulary (`policy` names it), not the embedded one.
+      let limit = r.policy == nil ? vocabSize : Int(Int32.max)
+      if let bad = r.tokens.first(where: { $0 < 0 || Int($0) >= limit }) {
+        throw error(path, record: i, "rollout \(r.id) holds token id \(bad), outside 0..<\(limit)")
       }
       if let bad = r.logprobs.first(where: { !$0.isFinite || $0 > 1e-3 }) {
         throw error(
@@ -157,18 +159,19 @@ enum StageInputs {
           "rewrite \(w.id): teacher_top_ids and teacher_top_logprobs do not have one matching row per student token"
         )
       }
-      if let bad = w.teacherTopIds.lazy.flatMap({ $0 }).first(where: { $0 < 0 || Int($0) >= vocabSize }) {
+      let limit = w.policy == nil ? vocabSize : Int(Int32.max)
+      if let bad = w.teacherTopIds.lazy.flatMap({ $0 }).first(where: { $0 < 0 || Int($0) >= limit }) {
         throw error(
-          path, record: i, "rewrite \(w.id) holds teacher token id \(bad), outside 0..<\(vocabSize)")
+          path, record: i, "rewrite \(w.id) holds teacher token id \(bad), outside 0..<\(limit)")
       }
       if let bad = w.teacherTopLogprobs.lazy.flatMap({ $0 }).first(where: { !$0.isFinite || $0 > 1e-3 }) {
         throw error(
           path, record: i, "rewrite \(w.id) holds teacher log-probability \(bad); must be finite and <= 0")
       }
       for sample in w.hindsight {
-        if let bad = sample.tokens.first(where: { $0 < 0 || Int($0) >= vocabSize }) {
+        if let bad = sample.tokens.first(where: { $0 < 0 || Int($0) >= limit }) {
           throw error(
-            path, record: i, "rewrite \(w.id) has a hindsight token id \(bad), outside 0..<\(vocabSize)")
+            path, record: i, "rewrite \(w.id) has a hindsight token id \(bad), outside 0..<\(limit)")
         }
       }
     }

@@ -107,7 +107,8 @@ public struct RemoteCapabilities: Codable, Sendable, Equatable {
       let forced = client.probe(
         "POST", client.endpoint.rootURL + "/completion",
         [
-          "prompt": .array([ids[0]]), "grammar": .string(grammar), "n_predict": .number(Double(ids.count)),
+          "prompt": .array([ids[0]]), "grammar": .string(grammar),
+          "n_predict": .number(Double(ids.count - 1)),
           "temperature": 0, "n_probs": 1,
         ])
       let entries = forced?["completion_probabilities"]?.arrayValue ?? []

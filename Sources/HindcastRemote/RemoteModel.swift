@@ -19,6 +19,11 @@ import HindcastSupport
 public final class RemoteModel: @unchecked Sendable {
   public let client: RemoteClient
   public let capabilities: RemoteCapabilities
+  /// End-of-generation token ids (the chat template's end-of-turn token, set by `RemoteChat`):
+  /// the grammar-forced route forces a continuation's tokens before a final one of these and lets
+  /// the completed grammar produce it, since llama.cpp refuses to force an end-of-generation
+  /// token inside a grammar. Set before the model is used from several threads.
+  public var endOfGeneration: Set<Int32> = []
 
   /// Probes the server once (see `RemoteCapabilities.probe`).
   public init(endpoint: RemoteEndpoint, context: String) throws {
@@ -231,12 +236,22 @@ public final class RemoteModel: @unchecked Sendable {
     if continuation.isEmpty {
       return ScoredSequence(logprobs: [], entropies: [], topK: topK == nil ? nil : [], distribution: nil)
     }
-    let grammar = "root ::= " + continuation.map { "<[\($0)]>" }.joined(separator: " ")
+    let forced =
+      endOfGeneration.contains(continuation[continuation.count - 1])
+      ? continuation.dropLast() : continuation[...]
+    if forced.isEmpty {
+      // Only the end token: its log-prob is the first sampled token's with no grammar needed,
+      // but a temperature-0 request may sample something else; score it through one position.
+      return try scoreFirstToken(prompt, continuation[0], topK: topK)
+    }
+    let grammar = "root ::= " + forced.map { "<[\($0)]>" }.joined(separator: " ")
     let answer = try client.postRoot(
       "/completion",
       [
         "prompt": Self.ids(prompt), "grammar": .string(grammar),
-        "n_predict": .number(Double(continuation.count + 1)),
+        // Exactly the continuation: the forced tokens, then (when it ends with one) the
+        // end-of-generation token, the only one a completed grammar allows.
+        "n_predict": .number(Double(continuation.count)),
         "temperature": 0, "n_probs": .number(Double(max(1, topK ?? 1))), "cache_prompt": true,
       ])
     let entries = answer["completion_probabilities"]?.arrayValue ?? []
@@ -258,6 +273,28 @@ public final class RemoteModel: @unchecked Sendable {
       tops.append(Self.ranked(alternatives, k: topK ?? 0))
     }
     return Self.scored(logprobs, tops, topK: topK)
+  }
+
+  /// The log-prob of `token` as the first token after `prompt`, from the top `n_probs` of one
+  /// generated position (llama.cpp's `/completion`); -inf when it is not among the top 100.
+  func scoreFirstToken(_ prompt: [Int32], _ token: Int32, topK: Int?) throws -> ScoredSequence {
+    let answer = try client.postRoot(
+      "/completion",
+      [
+        "prompt": Self.ids(prompt), "n_predict": 1, "temperature": 0, "n_probs": 100, "cache_prompt": true,
+      ])
+    let entry = answer["completion_probabilities"]?[0]
+    var alternatives = (entry?["top_logprobs"]?.arrayValue ?? []).compactMap { item -> TokenLogprob? in
+      guard let id = item["id"]?.intValue, let value = item["logprob"]?.doubleValue else { return nil }
+      return TokenLogprob(token: Int32(id), logprob: Float(value))
+    }
+    if let id = entry?["id"]?.intValue, let value = entry?["logprob"]?.doubleValue,
+      !alternatives.contains(where: { $0.token == Int32(id) })
+    {
+      alternatives.append(TokenLogprob(token: Int32(id), logprob: Float(value)))
+    }
+    let own = alternatives.first { $0.token == token }?.logprob ?? -.infinity
+    return Self.scored([own], [Self.ranked(alternatives, k: topK ?? 0)], topK: topK)
   }
 
   /// The `k` most likely, descending, ties by lower id (the embedded scorer's order).

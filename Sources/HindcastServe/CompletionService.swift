@@ -3,7 +3,7 @@ import HindcastModel
 import HindcastSupport
 
 /// The embedded model behind an OpenAI-compatible API subset: `GET /health`, `GET /v1/models`,
-/// `POST /v1/completions`, `POST /tokenize`, `POST /detokenize`.
+/// `POST /v1/completions`, `POST /tokenize`, `POST /detokenize`, `POST /apply-template`.
 ///
 /// Completions follow the legacy OpenAI layout (`choices[i].text`, `logprobs.tokens`,
 /// `token_logprobs`, `top_logprobs`, `text_offset`) and add what a client needs to map results
@@ -49,7 +49,10 @@ public final class CompletionService: @unchecked Sendable {
       return respond { try tokenize(request.body) }
     case ("POST", "/detokenize"):
       return respond { try detokenize(request.body) }
-    case (_, "/health"), (_, "/v1/models"), (_, "/v1/completions"), (_, "/tokenize"), (_, "/detokenize"):
+    case ("POST", "/apply-template"):
+      return respond { try applyTemplate(request.body) }
+    case (_, "/health"), (_, "/v1/models"), (_, "/v1/completions"), (_, "/tokenize"), (_, "/detokenize"),
+      (_, "/apply-template"):
       return .error(405, "method \(request.method) is not allowed on \(request.path)")
     case (_, "/v1/chat/completions"):
       return .error(
@@ -57,7 +60,9 @@ public final class CompletionService: @unchecked Sendable {
       )
     default:
       return .error(
-        404, "no route \(request.path); served: /health, /v1/models, /v1/completions, /tokenize, /detokenize")
+        404,
+        "no route \(request.path); served: /health, /v1/models, /v1/completions, /tokenize, /detokenize, "
+          + "/apply-template")
     }
   }
 
@@ -103,6 +108,53 @@ public final class CompletionService: @unchecked Sendable {
       return Int32(id)
     }
     return ["content": .string(Tokenizer.decode(ids)), "prompt": .string(Tokenizer.decode(ids))]
+  }
+
+  /// llama.cpp's `/apply-template`: `{"messages": [{role, content}...], "add_generation_prompt":
+  /// true}` → `{"prompt": text}`, rendered with the embedded model's own template, written with
+  /// the segment markers literal (as `/tokenize` reads them):
+  ///
+  ///     user       <task>CONTENT        (a system message's content and "\n\n" come first)
+  ///     assistant  <answer>CONTENT<end>
+  ///     generation prompt: <answer>
+  ///
+  /// A student chat context is then exactly the embedded student context `<task>TASK<answer>`.
+  func applyTemplate(_ body: [UInt8]) throws -> JSONValue {
+    guard let fields = (try? JSONValue(parsing: body))?.objectValue,
+      let messages = fields["messages"]?.arrayValue
+    else {
+      throw RequestError("give the conversation as 'messages', a list of {role, content}", param: "messages")
+    }
+    if let extra = fields.keys.first(where: { !["messages", "add_generation_prompt"].contains($0) }) {
+      throw RequestError("unknown field '\(extra)'", param: extra)
+    }
+    var generationPrompt = true
+    if let flag = fields["add_generation_prompt"] {
+      guard case .bool(let value) = flag else {
+        throw RequestError("'add_generation_prompt' must be true or false", param: "add_generation_prompt")
+      }
+      generationPrompt = value
+    }
+    var text = ""
+    var system = ""
+    for (i, message) in messages.enumerated() {
+      guard let role = message["role"]?.stringValue, let content = message["content"]?.stringValue else {
+        throw RequestError("messages[\(i)] needs a string 'role' and a string 'content'", param: "messages")
+      }
+      switch role {
+      case "system": system += content + "\n\n"
+      case "user":
+        text += "<task>" + system + content
+        system = ""
+      case "assistant": text += "<answer>" + content + "<end>"
+      default:
+        throw RequestError(
+          "messages[\(i)] has role '\(role)'; this template knows system, user and assistant",
+          param: "messages")
+      }
+    }
+    if generationPrompt { text += "<answer>" }
+    return ["prompt": .string(text)]
   }
 
   func completions(_ body: [UInt8]) throws -> JSONValue {

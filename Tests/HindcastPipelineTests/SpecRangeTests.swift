@@ -88,6 +88,9 @@ import Testing
     "policy.timeout_seconds": ["0.01", "-1"],
     "policy.max_retries": ["-1", "101"],
     "policy.backoff_seconds": ["-1", "601"],
+    "policy.context": ["\"jinja\"", "1"],
+    "policy.system": ["3"],
+    "policy.instruction": ["3"],
   ]
 
   /// Keys that only mean something together with another key: the lines written before them.

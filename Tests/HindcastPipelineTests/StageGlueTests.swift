@@ -33,10 +33,10 @@ import Testing
     let critique = family.critique(task: task, attempt: Self.attempt, result: result)
     let plan = TeacherContextPlan(
       builder: ContextBuilder(contextLength: 320, reserve: 40), segments: TeacherSegments(spec: spec))
-    let parts = plan.parts(
+    let parts = try plan.parts(
       task: task.prompt, attempt: Self.attempt, result: result, critique: critique, sibling: Self.sibling)
-    let notes = plan.fittingNotes(task: task.prompt, parts: parts, candidates: [Self.note], text: { $0 })
-    let teacher = plan.context(task: task.prompt, parts: parts, shown: notes)
+    let notes = try plan.fittingNotes(task: task.prompt, parts: parts, candidates: [Self.note], text: { $0 })
+    let teacher = try plan.context(task: task.prompt, parts: parts, shown: notes)
     let text = Tokenizer.decode(teacher.tokens)
     let level = FeedbackLevel.allCases.first {
       text.contains("<feedback>" + result.feedbackText(level: $0) + "<")
@@ -144,7 +144,7 @@ import Testing
       func verified(_ included: Bool) -> Bool {
         Double(outcomes.next() % 1_000_000) / 1_000_000 < base + (included ? effect : 0)
       }
-      let eligible = plan.fittingNotes(task: "47+85", parts: parts, candidates: [note], text: { $0 })
+      let eligible = try plan.fittingNotes(task: "47+85", parts: parts, candidates: [note], text: { $0 })
       if eligible.isEmpty { notFitting += 1 }
       for (_, included) in TeacherContextPlan.expose(eligible, rng: &rng) {
         let success = verified(included)

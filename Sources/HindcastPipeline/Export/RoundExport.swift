@@ -1,5 +1,6 @@
 import Foundation
 import HindcastModel
+import HindcastRemote
 import HindcastStorage
 import HindcastSupport
 import HindcastTasks
@@ -81,9 +82,41 @@ public struct RoundExport {
     return rows
   }
 
-  /// The student's context as text (segment markers literal), the prompt every format trains on.
-  func studentPrompt(_ task: TaskRecord) -> String {
-    Tokenizer.decode(Tokenizer.encode(segments: [(.task, task.prompt)]) + [Tokenizer.Special.answer.rawValue])
+  /// The student's context as text (segment markers literal), the prompt every format trains on;
+  /// for a chat run (`[policy] context = "chat"`) the student's conversation (`chatPrompt`).
+  func studentPrompt(_ task: TaskRecord) -> JSONValue {
+    if let chat = chatPrompts { return chatPrompt(task, chat) }
+    return .string(
+      Tokenizer.decode(
+        Tokenizer.encode(segments: [(.task, task.prompt)]) + [Tokenizer.Special.answer.rawValue]))
+  }
+
+  /// The conversations of a chat run, nil for a run on token contexts.
+  var chatPrompts: ChatPrompts? { run.spec.policy.context == .chat ? ChatPrompts(spec: run.spec) : nil }
+
+  func chatPrompt(_ task: TaskRecord, _ chat: ChatPrompts) -> JSONValue {
+    .array(chat.student(task: task.prompt).map(\.json))
+  }
+
+  /// A completion: text, or for a chat run one assistant message (TRL's conversational format).
+  func completion(_ text: String) -> JSONValue {
+    chatPrompts == nil ? .string(text) : [["role": "assistant", "content": .string(text)]]
+  }
+
+  /// The teacher's context after the task: the rendered feedback, critique, sibling and notes.
+  func privilegedContext(_ task: TaskRecord, _ rewrite: RewriteRecord) -> String {
+    let context = rewrite.teacherContext
+    if chatPrompts != nil {
+      // The chat teacher turn runs from "Your previous attempt:" to "Answer the task again."
+      // (`ChatPrompts.privileged`); the template's markup around it is left out.
+      let closing = "Answer the task again."
+      guard let start = context.range(of: "\n\nYour previous attempt:\n"),
+        let end = context.range(of: closing, range: start.upperBound..<context.endIndex)
+      else { return context }
+      return String(context[start.lowerBound..<end.upperBound])
+    }
+    let taskSegment = Tokenizer.decode(Tokenizer.encode(segments: [(.task, task.prompt)]))
+    return context.hasPrefix(taskSegment) ? String(context.dropFirst(taskSegment.count)) : context
   }
 
   func feedbackText(_ verdict: FeedbackRecord) -> String {
@@ -99,15 +132,10 @@ public struct RoundExport {
     // The privileged context: the teacher's context without the student's prompt, as the
     // rewrite stage rendered it (feedback, critique, sibling, notes); passing attempts have none.
     var privileged: JSONValue = .null
-    if let rewrite {
-      let taskSegment = Tokenizer.decode(Tokenizer.encode(segments: [(.task, task.prompt)]))
-      let context = rewrite.teacherContext
-      privileged = .string(
-        context.hasPrefix(taskSegment) ? String(context.dropFirst(taskSegment.count)) : context)
-    }
+    if let rewrite { privileged = .string(privilegedContext(task, rewrite)) }
     return [
       "id": .string(rollout.id), "task_id": .string(task.id), "round": .number(Double(round)),
-      "prompt": .string(studentPrompt(task)), "completion": .string(rollout.text),
+      "prompt": studentPrompt(task), "completion": completion(rollout.text),
       "privileged_context": privileged, "reward": .number(verdict.reward), "passed": .bool(verdict.passed),
       "feedback": .string(feedbackText(verdict)), "critique": .string(verdict.critique.text),
       "notes": .array((rewrite?.notes ?? []).filter(\.included).map { .string($0.noteId) }),
@@ -118,14 +146,15 @@ public struct RoundExport {
   func sftRow(_ task: TaskRecord, _ rollout: RolloutRecord, _ sample: HindsightSample, index: Int)
     -> JSONValue
   {
-    [
+    let user: [JSONValue] =
+      chatPrompts.map { chat in chat.student(task: task.prompt).map(\.json) } ?? [
+        ["role": "user", "content": .string(task.prompt)]
+      ]
+    return [
       "id": .string("\(rollout.id)/rw\(index)"), "task_id": .string(task.id), "round": .number(Double(round)),
-      "prompt": .string(studentPrompt(task)), "completion": .string(sample.text),
+      "prompt": studentPrompt(task), "completion": completion(sample.text),
       "kind": .string(sample.kind),
-      "messages": [
-        ["role": "user", "content": .string(task.prompt)],
-        ["role": "assistant", "content": .string(sample.text)],
-      ],
+      "messages": .array(user + [["role": "assistant", "content": .string(sample.text)]]),
     ]
   }
 
@@ -134,7 +163,9 @@ public struct RoundExport {
   {
     [
       "data_source": .string("hindcast/\(task.family)"),
-      "prompt": [["role": "user", "content": .string(task.prompt)]],
+      "prompt": chatPrompts.map { chatPrompt(task, $0) } ?? [
+        ["role": "user", "content": .string(task.prompt)]
+      ],
       "ability": .string(task.family),
       "reward_model": ["style": "rule", "ground_truth": .string(task.canonical)],
       "extra_info": [
@@ -152,7 +183,7 @@ public struct RoundExport {
     func ids(_ values: [Int32]) -> JSONValue { .array(values.map { .number(Double($0)) }) }
     return [
       "id": .string(rollout.id), "task_id": .string(task.id), "round": .number(Double(round)),
-      "student_prompt": .string(studentPrompt(task)), "teacher_prompt": .string(rewrite.teacherContext),
+      "student_prompt": studentPrompt(task), "teacher_prompt": .string(rewrite.teacherContext),
       "teacher_prompt_tokens": ids(rewrite.teacherTokens), "completion": .string(rollout.text),
       "completion_tokens": ids(rollout.tokens), "student_logprobs": numbers(rollout.logprobs),
       "teacher_logprobs": numbers(rewrite.teacherLogprobs),

@@ -93,6 +93,7 @@ public struct EvalStage {
     let shardCount = validationShards + tasks.shardCount(taskCount: test.count)
     try run.runShards(round: round, stage: .eval, shardCount: shardCount) {
       shard, seed -> ShardOutput<EvalRecord> in
+      let retries = policy.retries
       let split: TaskSplit = shard < validationShards ? .validation : .test
       let local = split == .validation ? shard : shard - validationShards
       let offset = local * spec.tasks.tasksPerShard
@@ -100,7 +101,7 @@ public struct EvalStage {
       // Samples only for the first `eval.sampled_tasks` test tasks.
       let k = spec.eval.samples
       let sampledCount = split == .test ? max(0, min(slice.count, spec.eval.sampledTasks - offset)) : 0
-      let prompts = slice.map { builder.student(task: $0.prompt) }
+      let prompts = try slice.map { try builder.studentPrompt(task: $0.prompt) }
       let first = try policy.generate(prompts: prompts, settings: greedy, seeds: prompts.map { _ in 0 })
       var samplePrompts: [[Int32]] = []
       for prompt in prompts.prefix(sampledCount) { samplePrompts += Array(repeating: prompt, count: k) }
@@ -109,11 +110,11 @@ public struct EvalStage {
       var budget = Budget()
       var records: [EvalRecord] = []
       for (index, task) in slice.enumerated() {
-        let text = Tokenizer.decodeText(first[index].tokens)
+        let text = try builder.answerText(first[index].tokens)
         let passed = tasks.family.execute(task: task, attempt: text).passed
         let drawn = index < sampledCount ? Array(samples[(index * k)..<(index * k + k)]) : []
-        let sampledPassed = drawn.map {
-          tasks.family.execute(task: task, attempt: Tokenizer.decodeText($0.tokens)).passed
+        let sampledPassed = try drawn.map {
+          tasks.family.execute(task: task, attempt: try builder.answerText($0.tokens)).passed
         }
         budget.environmentCalls += 1 + drawn.count
         budget.generatedTokens += first[index].tokens.count + drawn.reduce(0) { $0 + $1.tokens.count }
@@ -123,9 +124,9 @@ public struct EvalStage {
         records.append(
           EvalRecord(
             taskId: task.id, split: split, greedyPassed: passed, greedyText: text,
-            sampledPassed: sampledPassed))
+            sampledPassed: sampledPassed, policy: policy.servedBy))
       }
-      return ShardOutput(records: records, budget: budget)
+      return ShardOutput(records: records, budget: budget, values: policy.retryValues(since: retries))
     }
     try writeSummary(round: round)
   }

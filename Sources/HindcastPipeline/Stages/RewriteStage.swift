@@ -51,6 +51,8 @@ public struct RewriteStage {
     let rewrites = Self.rewritePlan(spec: spec)
     try run.runShards(round: round, stage: .rewrite, shardCount: count) {
       shard, seed -> ShardOutput<RewriteRecord> in
+      // A served policy is its own scorer (`PipelineRunner.stage`), so its count covers both.
+      let retries = policy.retries
       let rollouts = try run.readShard(RolloutRecord.self, round: round, stage: .rollout, shard: shard)
       let feedback = try run.readShard(FeedbackRecord.self, round: round, stage: .feedback, shard: shard)
       let rolloutById = try StageInputs.checkRollouts(
@@ -76,7 +78,7 @@ public struct RewriteStage {
         {
           sibling = rolloutById[passing.rolloutId]
         }
-        let parts = plan.parts(
+        let parts = try plan.parts(
           task: task.prompt, attempt: rollout.text, result: item.result, critique: item.critique,
           sibling: sibling?.text)
         // Randomized exposure among the notes that fit (decided before the coin flip): each is
@@ -84,7 +86,7 @@ public struct RewriteStage {
         var assignments: [NoteAssignment] = []
         var shown: [String] = []
         if let notes, plan.segments.memory {
-          let eligible = plan.fittingNotes(
+          let eligible = try plan.fittingNotes(
             task: task.prompt, parts: parts, candidates: try notes.candidates(for: task, round: round),
             text: \.text)
           for (note, included) in TeacherContextPlan.expose(eligible, rng: &rng) {
@@ -92,7 +94,7 @@ public struct RewriteStage {
             if included { shown.append(note.text) }
           }
         }
-        let teacher = plan.context(task: task.prompt, parts: parts, shown: shown)
+        let teacher = try plan.context(task: task.prompt, parts: parts, shown: shown)
         let expected = shown.count + (parts.sibling == nil ? 0 : 1)
         guard teacher.notesKept == expected else {
           throw HindcastError(
@@ -103,9 +105,9 @@ public struct RewriteStage {
         let record = RewriteRecord(
           id: item.rolloutId + "/rw", feedbackId: item.id, rolloutId: item.rolloutId, taskId: task.id,
           round: round,
-          teacherContext: Tokenizer.decode(teacher.tokens), teacherTokens: teacher.tokens,
+          teacherContext: try plan.builder.contextText(teacher.tokens), teacherTokens: teacher.tokens,
           siblingRolloutId: parts.sibling == nil ? nil : sibling?.id, notes: assignments, hindsight: [],
-          teacherLogprobs: [], teacherTopIds: [], teacherTopLogprobs: [])
+          teacherLogprobs: [], teacherTopIds: [], teacherTopLogprobs: [], policy: policy.servedBy)
         drafts.append((record, teacher.tokens, task, rollout.tokens))
       }
       // (b) Re-score every student attempt under its teacher context.
@@ -132,7 +134,7 @@ public struct RewriteStage {
       let generations = try policy.generate(prompts: prompts, settings: settings, seeds: seeds)
       var verified = 0
       for (owner, generation) in zip(owners, generations) {
-        let text = Tokenizer.decodeText(generation.tokens)
+        let text = try plan.builder.answerText(generation.tokens)
         let result = tasks.family.execute(task: drafts[owner].task, attempt: text)
         budget.environmentCalls += 1
         budget.generatedTokens += generation.tokens.count
@@ -145,10 +147,11 @@ public struct RewriteStage {
       let rate = prompts.isEmpty ? 0 : Double(verified) / Double(prompts.count)
       return ShardOutput(
         records: drafts.map(\.record), budget: budget,
-        values: [
-          "verified_rate": rate,
-          "memory_verification_calls": rewrites.chargedToMemory ? Double(prompts.count) : 0,
-        ])
+        values: policy.retryValues(since: retries)
+          .merging([
+            "verified_rate": rate,
+            "memory_verification_calls": rewrites.chargedToMemory ? Double(prompts.count) : 0,
+          ]) { $1 })
     }
   }
 }

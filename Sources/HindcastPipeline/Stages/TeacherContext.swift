@@ -64,14 +64,14 @@ public struct TeacherContextPlan: Sendable {
   public func parts(
     task: String, attempt: String, result: ExecutionResult, critique: Critique, sibling: String?
   )
-    -> Parts
+    throws -> Parts
   {
     var parts = Parts(
       attempt: attempt, feedback: result.feedbackText(level: segments.feedback),
       critique: segments.critique ? critique.rendered : nil, sibling: nil)
     if segments.sibling, let sibling {
       let text = TeacherSegments.siblingPrefix + sibling
-      if fits(task: task, parts: parts, notes: [text]) { parts.sibling = text }
+      if try fits(task: task, parts: parts, notes: [text]) { parts.sibling = text }
     }
     return parts
   }
@@ -82,14 +82,14 @@ public struct TeacherContextPlan: Sendable {
   /// experiment, before the coin flip, so an eligible note's "included" and "withheld" outcomes
   /// come from the same contexts. Empty when memory is switched off.
   public func fittingNotes<Note>(task: String, parts: Parts, candidates: [Note], text: (Note) -> String)
-    -> [Note]
+    throws -> [Note]
   {
     guard segments.memory else { return [] }
     var eligible: [Note] = []
     var texts = parts.sibling.map { [$0] } ?? []
     for note in candidates {
       let trial = texts + [text(note)]
-      if fits(task: task, parts: parts, notes: trial) {
+      if try fits(task: task, parts: parts, notes: trial) {
         eligible.append(note)
         texts = trial
       }
@@ -106,8 +106,9 @@ public struct TeacherContextPlan: Sendable {
   }
 
   /// The teacher context with the sibling (if any) and the memory notes `shown`.
-  public func context(task: String, parts: Parts, shown: [String]) -> (tokens: [Int32], notesKept: Int) {
-    builder.teacher(task: task, hindsight: hindsight(parts: parts, notes: shown))
+  public func context(task: String, parts: Parts, shown: [String]) throws -> (tokens: [Int32], notesKept: Int)
+  {
+    try builder.teacherPrompt(task: task, hindsight: hindsight(parts: parts, notes: shown))
   }
 
   func hindsight(parts: Parts, notes: [String]) -> ContextBuilder.Hindsight {
@@ -118,9 +119,9 @@ public struct TeacherContextPlan: Sendable {
 
   /// Whether the context holds every segment of `parts` and every note of `notes` (the sibling's
   /// text included in `notes` when given) without shortening.
-  func fits(task: String, parts: Parts, notes: [String]) -> Bool {
+  func fits(task: String, parts: Parts, notes: [String]) throws -> Bool {
     let probe = ContextBuilder.Hindsight(
       attempt: parts.attempt, feedback: parts.feedback, critique: parts.critique, notes: notes)
-    return builder.teacher(task: task, hindsight: probe).notesKept == notes.count
+    return try builder.teacherPrompt(task: task, hindsight: probe).notesKept == notes.count
   }
 }
