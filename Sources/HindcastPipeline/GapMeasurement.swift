@@ -74,6 +74,24 @@ public struct GapReport: Codable, Sendable {
   public var sampledMinusResample: Difference
 }
 
+/// One failure of a gap measurement, for reading what the second tries actually wrote (`hindcast
+/// gap --dump`): the first attempt, its feedback, each second try and whether it passed, and the
+/// per-token log-prob gain of the canonical solution with the feedback in context.
+public struct GapFailure: Codable, Sendable, Equatable {
+  public var taskId: String
+  public var prompt: String
+  public var canonical: String
+  public var attempt: String
+  public var feedback: String
+  public var feedbackGreedy: String
+  public var feedbackGreedyPassed: Bool
+  public var feedbackSampled: String
+  public var feedbackSampledPassed: Bool
+  public var resample: String
+  public var resamplePassed: Bool
+  public var logprobGain: Double
+}
+
 public struct GapMeasurement {
   public let tasks: TaskSource
   public let maxTokens: Int
@@ -93,6 +111,13 @@ public struct GapMeasurement {
   public func measure(
     policy: Policy, seed: UInt64, level: FeedbackLevel = .full, on taskList: [TaskRecord]? = nil
   ) throws -> GapReport {
+    try measureWithFailures(policy: policy, seed: seed, level: level, on: taskList).report
+  }
+
+  /// `measure`, plus every failure with its second tries (in task order).
+  public func measureWithFailures(
+    policy: Policy, seed: UInt64, level: FeedbackLevel = .full, on taskList: [TaskRecord]? = nil
+  ) throws -> (report: GapReport, failures: [GapFailure]) {
     let heldOut = try taskList ?? tasks.test()
     let family = tasks.family
     let builder = ContextBuilder(policy: policy, reserve: maxTokens)
@@ -100,7 +125,8 @@ public struct GapMeasurement {
     let sampled = SamplingSettings(temperature: 1, maxNewTokens: maxTokens)
     let students = try heldOut.map { try builder.studentPrompt(task: $0.prompt) }
     let first = try policy.generate(prompts: students, settings: greedy, seeds: students.map { _ in 0 })
-    var failures: [(task: TaskRecord, attempt: String, teacher: [Int32], student: [Int32])] = []
+    var failures:
+      [(task: TaskRecord, attempt: String, feedback: String, teacher: [Int32], student: [Int32])] = []
     for (index, task) in heldOut.enumerated() {
       let attempt = try builder.answerText(first[index].tokens)
       let result = family.execute(task: task, attempt: attempt)
@@ -111,7 +137,8 @@ public struct GapMeasurement {
         critique: level == .full ? critique.rendered : nil)
       failures.append(
         (
-          task, attempt, try builder.teacherPrompt(task: task.prompt, hindsight: hindsight).tokens,
+          task, attempt, hindsight.feedback,
+          try builder.teacherPrompt(task: task.prompt, hindsight: hindsight).tokens,
           students[index]
         ))
     }
@@ -125,7 +152,6 @@ public struct GapMeasurement {
         family.execute(task: $0.task, attempt: try builder.answerText($1.tokens)).passed
       }
     }
-    func passes(_ generations: [Generation]) throws -> Int { try fixed(generations).filter { $0 }.count }
     let repeated = try zip(failures, teacherGreedy).filter { try builder.answerText($1.tokens) == $0.attempt }
       .count
     let canonical = try failures.map { try builder.answerTokens($0.task.canonical) }
@@ -139,14 +165,28 @@ public struct GapMeasurement {
     let mean = gains.isEmpty ? 0 : gains.reduce(0, +) / Double(gains.count)
     let variance =
       gains.count < 2 ? 0 : gains.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(gains.count - 1)
-    return GapReport(
+    let greedyFixed = try fixed(teacherGreedy)
+    let sampledFixed = try fixed(teacherSampled)
+    let resampledFixed = try fixed(resampled)
+    let details = try failures.indices.map { i in
+      GapFailure(
+        taskId: failures[i].task.id, prompt: failures[i].task.prompt, canonical: failures[i].task.canonical,
+        attempt: failures[i].attempt, feedback: failures[i].feedback,
+        feedbackGreedy: try builder.answerText(teacherGreedy[i].tokens), feedbackGreedyPassed: greedyFixed[i],
+        feedbackSampled: try builder.answerText(teacherSampled[i].tokens),
+        feedbackSampledPassed: sampledFixed[i],
+        resample: try builder.answerText(resampled[i].tokens), resamplePassed: resampledFixed[i],
+        logprobGain: gains[i])
+    }
+    let report = GapReport(
       tasks: heldOut.count, firstAttemptPassed: heldOut.count - failures.count,
-      feedbackGreedy: .init(try passes(teacherGreedy), failures.count),
-      feedbackSampled: .init(try passes(teacherSampled), failures.count),
-      resampleNoFeedback: .init(try passes(resampled), failures.count), repeatedAttempt: repeated,
+      feedbackGreedy: .init(greedyFixed.filter { $0 }.count, failures.count),
+      feedbackSampled: .init(sampledFixed.filter { $0 }.count, failures.count),
+      resampleNoFeedback: .init(resampledFixed.filter { $0 }.count, failures.count), repeatedAttempt: repeated,
       logprobGain: mean,
       logprobGainStandardError: gains.isEmpty ? 0 : (variance / Double(gains.count)).squareRoot(),
-      greedyMinusResample: .init(try fixed(teacherGreedy), try fixed(resampled)),
-      sampledMinusResample: .init(try fixed(teacherSampled), try fixed(resampled)))
+      greedyMinusResample: .init(greedyFixed, resampledFixed),
+      sampledMinusResample: .init(sampledFixed, resampledFixed))
+    return (report, details)
   }
 }

@@ -56,10 +56,13 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var ownMistakesFrom: Double = 1.0 / 3.0
     /// Steps between refreshes of the own-mistake revisions (0: built once).
     public var ownMistakesEvery: Int = 100
-    /// Corpus tasks sampled (temperature 1) per refresh.
+    /// Corpus tasks sampled (at `ownTemperature`) per refresh.
     public var ownMistakesTasks: Int = 512
     /// Probability that a revision example is an own mistake, once there are any.
     public var ownFraction: Double = 0.5
+    /// Sampling temperature of the own-mistake attempts (0: greedy, the first attempts `hindcast
+    /// gap` measures; 1: the rollouts' temperature).
+    public var ownTemperature: Double = 1
     /// Probability that a revision example also shows the strategy note the memory's proposer
     /// writes for its flaw (when it fits the context), so the base policy learns to read `<note>`
     /// segments before the memory ever offers one.
@@ -296,6 +299,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.ownMistakesEvery = try r.int("pretrain.own_mistakes_every", default: 100, in: 0...10_000_000)
     s.pretrain.ownMistakesTasks = try r.int("pretrain.own_mistakes_tasks", default: 512, in: 0...1_000_000)
     s.pretrain.ownFraction = try r.double("pretrain.own_fraction", default: 0.5, in: 0...1)
+    s.pretrain.ownTemperature = try r.temperature("pretrain.own_temperature", default: 1)
     s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
     s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
 

@@ -42,6 +42,7 @@ import Testing
     "pretrain.own_mistakes_every": ["-1"],
     "pretrain.own_mistakes_tasks": ["-1"],
     "pretrain.own_fraction": ["1.5"],
+    "pretrain.own_temperature": ["-1", "0.0005", "11"],
     "pretrain.note_fraction": ["-1"],
     "pretrain.corpus_tasks": ["0"],
     "pretrain.revision_prefix_weight": ["-0.1", "1.5"],

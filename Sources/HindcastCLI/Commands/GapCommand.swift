@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HindcastModel
 import HindcastPipeline
+import HindcastStorage
 import HindcastTasks
 import HindcastTraining
 
@@ -38,6 +39,12 @@ struct GapCommand: ParsableCommand {
   @Flag(help: "Print the report as JSON.")
   var json = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Also write every failure (attempt, feedback, each second try, whether it passed, log-prob gain) to this JSON Lines file.",
+      valueName: "file.jsonl"))
+  var dump: String?
+
   func run() throws {
     guard let level = FeedbackLevel(rawValue: feedback) else {
       throw ValidationError("--feedback must be full, location or bare; got '\(feedback)'")
@@ -57,10 +64,20 @@ struct GapCommand: ParsableCommand {
     }
     let all = try runner.tasks.evaluation(chosen)
     let subset = Array(all.prefix(tasks ?? all.count))
-    let report = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
-      .measure(
+    let (report, failures) = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
+      .measureWithFailures(
         policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
         level: level, on: subset)
+    if let dump {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+      var bytes: [UInt8] = []
+      for failure in failures {
+        bytes += try encoder.encode(failure)
+        bytes.append(UInt8(ascii: "\n"))
+      }
+      try AtomicFile.write(bytes, to: dump)
+    }
     if json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -22,7 +22,7 @@ import HindcastTraining
 /// - Packing (`pretrain.pack`, default off; measured worse): each training sequence concatenates
 ///   examples up to the model's context; `pretrain.batch` counts packed sequences then.
 /// - Revisions start from the family's synthetic flaws. From `own_mistakes_from` (a fraction of
-///   the steps) on, the model's own failed attempts (temperature 1) at `own_mistakes_tasks` corpus
+///   the steps) on, the model's own failed attempts (at `own_temperature`, default 1) at `own_mistakes_tasks` corpus
 ///   tasks become revision examples, refreshed every `own_mistakes_every` steps on fresh tasks
 ///   (FEASIBILITY.md: revisions from the policy's own mistakes make a stronger teacher); a
 ///   revision draw then takes an own mistake with probability `own_fraction`.
@@ -184,11 +184,13 @@ public struct PretrainStage {
     try run.record(event)
   }
 
-  /// Revision examples from the model's own failed attempts at `tasks` (temperature 1).
+  /// Revision examples from the model's own failed attempts at `tasks`, sampled at
+  /// `pretrain.own_temperature` (0: greedy).
   func ownMistakes(model: Transformer, tasks sample: [TaskRecord], builder: ContextBuilder, seed: UInt64)
     throws -> [TrainingSequence]
   {
-    let settings = SamplingSettings(temperature: 1, maxNewTokens: run.spec.rollout.maxTokens)
+    let settings = SamplingSettings(
+      temperature: Float(run.spec.pretrain.ownTemperature), maxNewTokens: run.spec.rollout.maxTokens)
     let seeds = sample.indices.map { SeedDerivation.derive(seed, [UInt64($0)]) }
     let generations = try Sampler.generate(
       model: model, prompts: sample.map { builder.student(task: $0.prompt) }, settings: settings, seeds: seeds
