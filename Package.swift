@@ -55,7 +55,7 @@ let package = Package(
       name: "HindcastTraining",
       dependencies: ["HindcastModel", "HindcastKernels", "HindcastStorage", "HindcastSupport"]),
     .target(name: "HindcastTasks", dependencies: ["CSandbox", "HindcastSupport"]),
-    .target(name: "HindcastMemory", dependencies: ["CZstd", "HindcastStorage", "HindcastSupport"]),
+    .target(name: "HindcastMemory", dependencies: ["HindcastStorage", "HindcastSupport"]),
     .target(name: "HindcastRemote", dependencies: ["HindcastModel", "HindcastSupport"]),
     .target(
       name: "HindcastServe",

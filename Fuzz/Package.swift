@@ -23,7 +23,7 @@ let package = Package(
     harness("FuzzJSON", ["HindcastSupport", "HindcastStorage", "HindcastMemory"]),
     harness("FuzzSafeTensors", ["HindcastStorage", "HindcastTraining"]),
     harness("FuzzCheckerOutput", ["HindcastTasks"]),
-    harness("FuzzMemoryLog", ["HindcastMemory"]),
+    harness("FuzzMemoryLog", ["HindcastMemory", "HindcastStorage", "HindcastSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -466,6 +466,10 @@ def manifest_cases(rng):
         add("rollbacks-negative", lambda m, r: m.update(rollbacks=[-1]), command)
         add("rollbacks-string", lambda m, r: m.update(rollbacks="x"), command)
         add("memory-snapshots-dotdot", lambda m, r: m.update(memory_snapshots={"policy/round-0001": "../x"}), command)
+        add("memory-pins-dotdot", lambda m, r: m.update(memory_pins={"r0000": {
+            "snapshot": "snap-000001", "path": "memory/../../x", "hash": "0" * 16}}), command)
+        add("memory-pins-partial", lambda m, r: m.update(memory_pins={"r0000": {"snapshot": "snap-000001"}}), command)
+        add("memory-pins-key", lambda m, r: m.update(memory_pins={"../r0000": {}}), command)
     # verify must find a unit whose file is missing or replaced (it exits 1 naming the unit).
     def remove_file(m, run):
         os.remove(run.path(m["units"]["r0000/rollout/00000"]["path"]))
@@ -473,6 +477,10 @@ def manifest_cases(rng):
     def swap_file(m, run):
         shutil.copy(run.path("r0000/rollout/shard-00001.jsonl.zst"), run.path("r0000/rollout/shard-00000.jsonl.zst"))
     add("unit-file-swapped", swap_file, "verify", names=("r0000/rollout/shard-00000.jsonl.zst",))
+    # A pinned memory snapshot whose hash is not the file's: verify names the snapshot file.
+    def pin_wrong_hash(m, run):
+        m["memory_pins"] = {"r0001": {"snapshot": "snap-000001", "path": "memory/snap-1.json.zst", "hash": "0" * 16}}
+    add("memory-pin-hash-mismatch", pin_wrong_hash, "verify", names=("memory/snap-1.json.zst",))
     # A read-only command on a run without manifest.json: any outcome, but nothing written.
     add("missing@status-readonly", lambda m, run: os.remove(run.path("manifest.json")) or b"", "status",
         expect="any")

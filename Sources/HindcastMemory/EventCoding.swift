@@ -1,3 +1,5 @@
+import HindcastStorage
+
 /// The JSON form of memory events, one object per event:
 ///
 ///     {"event":"noteAdded","id":"…","text":"…","scope":{"family":"arith","features":["carry"]},

@@ -21,7 +21,8 @@ enum LogFrame {
 
   /// Appends one frame holding `json` compressed by `compressor` to `buffer`.
   static func append(
-    json: [UInt8], dictionaryId: UInt16, commits: Bool, compressor: RecordCompressor, to buffer: inout [UInt8]
+    json: [UInt8], dictionaryId: UInt16, commits: Bool, compressor: ZstdFrameCompressor,
+    to buffer: inout [UInt8]
   ) throws {
     let start = buffer.count
     buffer.append(contentsOf: repeatElement(0, count: headerSize))

@@ -1,4 +1,5 @@
 import Foundation
+import HindcastStorage
 import HindcastSupport
 
 /// Measures the store's throughput and compression on synthetic events shaped like a long run
@@ -196,7 +197,7 @@ public enum MemoryBenchmark {
     where !records.isEmpty {
       for useDictionary in [false, true] {
         guard !useDictionary || dictionary != nil else { continue }
-        let compressor = try RecordCompressor(level: 3, dictionary: useDictionary ? dictionary : nil)
+        let compressor = try ZstdFrameCompressor(level: 3, dictionary: useDictionary ? dictionary : nil)
         var json = 0
         var framed = 0
         for record in records {

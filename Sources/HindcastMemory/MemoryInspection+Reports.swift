@@ -1,3 +1,5 @@
+import HindcastStorage
+
 extension MemoryInspection {
   /// Human-readable byte counts: `812 B`, `12.4 KB`, `3.1 MB` (powers of 1024).
   static func bytes(_ count: Int) -> String {

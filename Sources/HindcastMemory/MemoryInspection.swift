@@ -1,3 +1,5 @@
+import HindcastStorage
+
 /// Renders memory for people (aligned text) and scripts (JSON lines with a fixed key order).
 /// Each function returns output lines without newlines; the CLI prints them.
 public enum MemoryInspection {

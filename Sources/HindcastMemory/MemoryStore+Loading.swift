@@ -43,8 +43,8 @@ extension MemoryStore {
   /// records that no replay reads.
   func unlistedSegmentFiles() -> [String] {
     let listed = Set(manifest.segments.map { MemoryManifest.segmentName($0.number) })
-    return FileIO.listDirectory(directory).filter {
-      $0.hasPrefix("seg-") && $0.hasSuffix(".log") && !listed.contains($0) && FileIO.fileSize(path($0)) > 0
+    return FileOps.listDirectory(directory).filter {
+      $0.hasPrefix("seg-") && $0.hasSuffix(".log") && !listed.contains($0) && FileOps.fileSize(path($0)) > 0
     }
   }
 
@@ -83,7 +83,7 @@ extension MemoryStore {
         .corruptFile, "\(name) uses dictionary \(segment.dictionary), which the manifest does not list",
         location: path(MemoryManifest.fileName))
     }
-    guard FileIO.exists(location) else {
+    guard FileOps.exists(location) else {
       // Only the newest segment may be missing: the manifest listed it just before a crash
       // (a rollover, which lists the segment before it, or a fresh store with no events yet).
       // No segment file the manifest does not list may exist then: its events would vanish.
@@ -122,7 +122,7 @@ extension MemoryStore {
       openReport.droppedReason =
         scan.damage.map { "\($0.reason) at byte \($0.offset)" } ?? "an append that did not finish"
       if mode == .readWrite {
-        try FileIO.truncate(location, to: scan.committedLength)
+        try FileOps.truncate(location, to: scan.committedLength)
         openReport.repaired = true
       }
     }
@@ -161,7 +161,7 @@ extension MemoryStore {
     _ bytes: [UInt8], frames: ArraySlice<LogFrame.Location>, segment: MemoryManifest.Segment,
     dictionary: [UInt8]?, location: String
   ) throws -> DecodedRecords {
-    let decompressor = try RecordDecompressor()
+    let decompressor = try ZstdFrameDecompressor()
     if let dictionary { try decompressor.addDictionary(id: UInt16(segment.dictionary), bytes: dictionary) }
     var json: [UInt8] = []
     json.reserveCapacity(1024)

@@ -50,12 +50,12 @@ extension MemoryStore {
     manifest = next
     let live = Set(next.segments.map(\.number))
     for segment in previous.segments where !live.contains(segment.number) {
-      try FileIO.remove(path(MemoryManifest.segmentName(segment.number)))
+      try FileOps.remove(path(MemoryManifest.segmentName(segment.number)))
       segmentRecords[segment.number] = nil
       segmentJSONBytes[segment.number] = nil
     }
     for dictionary in previous.dictionaries where !used.contains(dictionary.id) {
-      try FileIO.remove(path(MemoryManifest.dictionaryName(dictionary.id)))
+      try FileOps.remove(path(MemoryManifest.dictionaryName(dictionary.id)))
       dictionaries[dictionary.id] = nil
     }
     AtomicFile.syncDirectory(directory)
@@ -88,18 +88,18 @@ extension MemoryStore {
       let name = MemoryManifest.segmentName(segment.number)
       statistics.segments.append(
         MemoryStorageStatistics.Segment(
-          name: name, records: segmentRecords[segment.number] ?? 0, bytes: FileIO.fileSize(path(name)),
+          name: name, records: segmentRecords[segment.number] ?? 0, bytes: FileOps.fileSize(path(name)),
           jsonBytes: segmentJSONBytes[segment.number] ?? 0, dictionary: segment.dictionary))
     }
     statistics.dictionaries = manifest.dictionaries.map {
       let name = MemoryManifest.dictionaryName($0.id)
-      return MemoryStorageStatistics.File(name: name, bytes: FileIO.fileSize(path(name)))
+      return MemoryStorageStatistics.File(name: name, bytes: FileOps.fileSize(path(name)))
     }
     statistics.snapshots = manifest.snapshots.map {
       let name = MemoryManifest.snapshotName($0.number)
-      return MemoryStorageStatistics.File(name: name, bytes: FileIO.fileSize(path(name)))
+      return MemoryStorageStatistics.File(name: name, bytes: FileOps.fileSize(path(name)))
     }
-    statistics.manifestBytes = FileIO.fileSize(path(MemoryManifest.fileName))
+    statistics.manifestBytes = FileOps.fileSize(path(MemoryManifest.fileName))
     return statistics
   }
 
@@ -167,23 +167,23 @@ extension MemoryStore {
     let firstLive = manifest.segments.map(\.number).min() ?? 1
     let snapshotNumbers = Set(manifest.snapshots.map(\.number))
     let dictionaryIds = Set(manifest.dictionaries.map(\.id))
-    for name in FileIO.listDirectory(directory) {
+    for name in FileOps.listDirectory(directory) {
       var reason: String?
-      if let number = FileIO.number(in: name, prefix: "seg-", suffix: ".log"), !live.contains(number),
+      if let number = FileOps.number(in: name, prefix: "seg-", suffix: ".log"), !live.contains(number),
         number < firstLive, manifest.baseSnapshot != nil
       {
         reason = "covered by the base snapshot (interrupted compaction)"
-      } else if let number = FileIO.number(in: name, prefix: "snap-", suffix: ".json.zst"),
+      } else if let number = FileOps.number(in: name, prefix: "snap-", suffix: ".json.zst"),
         !snapshotNumbers.contains(number)
       {
         reason = "not in the manifest (interrupted compaction)"
-      } else if let id = FileIO.number(in: name, prefix: "dict-", suffix: ".zdict"),
+      } else if let id = FileOps.number(in: name, prefix: "dict-", suffix: ".zdict"),
         !dictionaryIds.contains(id)
       {
         reason = "not in the manifest (unused or interrupted training)"
       }
       if let reason {
-        try FileIO.remove(path(name))
+        try FileOps.remove(path(name))
         openReport.removedFiles.append("\(name): \(reason)")
       }
     }

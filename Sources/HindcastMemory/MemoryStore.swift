@@ -26,9 +26,9 @@ public final class MemoryStore {
   let durability: MemoryDurability
   let decodeThreads: Int
   let maximumWriteSize: Int?
-  var lock: StoreLock?
-  var writer: SegmentWriter?
-  var compressor: RecordCompressor?
+  var lock: DirectoryLock?
+  var writer: AppendFile?
+  var compressor: ZstdFrameCompressor?
   /// Loaded dictionaries by id.
   var dictionaries: [Int: [UInt8]] = [:]
   /// Records and JSON bytes per live segment number (for statistics).
@@ -66,15 +66,15 @@ public final class MemoryStore {
     self.state = MemoryState()
     let manifestPath = self.directory + "/" + MemoryManifest.fileName
     var created = false
-    if !FileIO.exists(manifestPath) {
+    if !FileOps.exists(manifestPath) {
       guard options.mode == .readWrite, options.createIfMissing else {
         throw HindcastError(
           .missingFile, "no memory store here (manifest.json is missing)", location: self.directory,
           hint: "check the --run or --store path; a run has its memory in RUN/memory")
       }
-      let leftovers = FileIO.listDirectory(self.directory).filter {
-        FileIO.number(in: $0, prefix: "seg-", suffix: ".log") != nil
-          || FileIO.number(in: $0, prefix: "snap-", suffix: ".json.zst") != nil
+      let leftovers = FileOps.listDirectory(self.directory).filter {
+        FileOps.number(in: $0, prefix: "seg-", suffix: ".log") != nil
+          || FileOps.number(in: $0, prefix: "snap-", suffix: ".json.zst") != nil
       }
       guard leftovers.isEmpty else {
         throw HindcastError(
@@ -86,7 +86,7 @@ public final class MemoryStore {
       try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
       created = true
     }
-    if options.mode == .readWrite { lock = try StoreLock(directory: self.directory) }
+    if options.mode == .readWrite { lock = try Self.lock(directory: self.directory) }
     if created {
       manifest = MemoryManifest(
         settings: options.settings,
@@ -138,6 +138,21 @@ public final class MemoryStore {
 
   func path(_ name: String) -> String { directory + "/" + name }
 
+  /// The one read-write opener's lock (`flock` on `LOCK`, released when the process ends, even
+  /// by SIGKILL); throws at once, naming the holder, when another opener has it.
+  static func lock(directory: String) throws -> DirectoryLock {
+    let path = directory + "/" + MemoryManifest.lockName
+    guard let lock = try DirectoryLock.acquire(path: path, wait: false) else {
+      let holder = DirectoryLock.holderDescription(path: path).map { " (\($0))" } ?? ""
+      throw HindcastError(
+        .ioFailure, "the memory store is open for writing in another process\(holder)", location: directory,
+        hint:
+          "wait for the other hindcast process to finish; read-only commands (ls, show, stats) work meanwhile"
+      )
+    }
+    return lock
+  }
+
   var lastSegment: MemoryManifest.Segment {
     // A manifest always lists at least one segment (checked when loading).
     manifest.segments[manifest.segments.count - 1]
@@ -145,9 +160,9 @@ public final class MemoryStore {
 
   func openWriter() throws {
     let segment = lastSegment
-    writer = try SegmentWriter(path: path(MemoryManifest.segmentName(segment.number)))
+    writer = try AppendFile(path: path(MemoryManifest.segmentName(segment.number)))
     AtomicFile.syncDirectory(directory)
-    compressor = try RecordCompressor(
+    compressor = try ZstdFrameCompressor(
       level: Int32(settings.compressionLevel),
       dictionary: segment.dictionary == 0 ? nil : dictionaries[segment.dictionary])
   }

@@ -54,7 +54,7 @@ extension MemoryStore {
   private func verifyFiles(into report: inout MemoryVerification) {
     for segment in manifest.segments {
       let name = MemoryManifest.segmentName(segment.number)
-      guard FileIO.exists(path(name)) else {
+      guard FileOps.exists(path(name)) else {
         let unlisted = unlistedSegmentFiles()
         if segment.number != lastSegment.number || !unlisted.isEmpty || !mayLackNewestSegment {
           report.add(
@@ -87,7 +87,7 @@ extension MemoryStore {
             "\(scan.uncommittedFrames) records of an unfinished append at the end; the next read-write open cuts them off"
           )
         }
-        let decompressor = try RecordDecompressor()
+        let decompressor = try ZstdFrameDecompressor()
         if segment.dictionary != 0, let dictionary = dictionaries[segment.dictionary] {
           try decompressor.addDictionary(id: UInt16(segment.dictionary), bytes: dictionary)
         }

@@ -1,3 +1,5 @@
+import HindcastStorage
+
 /// The fields of an observation record whose ids need no unescaping, read straight from the
 /// scanner: the fast path shared by log records (`EventCoding`) and snapshot lines
 /// (`SnapshotDecoding`). A snapshot line also names its `holder` (the note that keeps it).
@@ -47,8 +49,8 @@ struct PlainObservationFields {
   /// Appends the observation to `log` (the fields are complete: `read` checked them).
   func append(to log: inout ObservationLog, from scanner: JSONScanner) {
     guard let note, let included, let verified, let round, let task, let rewrite else { return }
-    scanner.appendObservation(
-      to: &log, noteId: note, included: included, verified: verified, round: round, task: task,
-      rewrite: rewrite)
+    log.append(
+      noteId: note, included: included, verified: verified, round: round, task: task, rewrite: rewrite,
+      in: scanner.input)
   }
 }

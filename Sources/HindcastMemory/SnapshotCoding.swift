@@ -1,3 +1,4 @@
+import HindcastStorage
 import HindcastSupport
 
 /// The contents of `snap-N.json.zst`: zstd-compressed JSON lines (`zstdcat snap-3.json.zst | jq`).

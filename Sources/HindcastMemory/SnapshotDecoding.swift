@@ -1,3 +1,4 @@
+import HindcastStorage
 import HindcastSupport
 
 extension SnapshotCoding {
@@ -80,7 +81,7 @@ extension SnapshotCoding {
   /// Reads one body line into `chunk`: observation lines in their usual form take a fast path
   /// that builds no strings.
   private static func readLine(_ scanner: inout JSONScanner, into chunk: inout Chunk) throws {
-    let start = scanner.position
+    let start = scanner.offset
     if try readPlainObservation(&scanner, into: &chunk) { return }
     scanner.rewind(to: start)
     switch try readLine(&scanner) {

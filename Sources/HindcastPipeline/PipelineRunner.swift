@@ -59,7 +59,7 @@ public struct PipelineRunner {
       } else {
         scorer = policy
       }
-      let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run) : nil
+      let notes = run.spec.rewrite.memory ? try MemoryNoteSource.open(run: run, round: round) : nil
       try RewriteStage(run: run, tasks: tasks, notes: notes).execute(
         round: round, policy: policy, scorer: scorer)
     case .memory:

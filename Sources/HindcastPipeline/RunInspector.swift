@@ -146,6 +146,16 @@ public struct RunInspector {
         problems.append(Problem(unit: key, message: error.description))
       }
     }
+    // A pinned snapshot is what a round's rewrite stage reads; repair cannot recreate it (a new
+    // pin could hold other notes), so a damaged one is reported and left for a backup.
+    for (round, pin) in manifest.memoryPins.sorted(by: { $0.key < $1.key }) {
+      guard let path = pin.path, let hash = pin.hash else { continue }
+      do {
+        try Self.verifyMemorySnapshot(path: run.layout.path(path), hash: hash)
+      } catch let error as HindcastError {
+        problems.append(Problem(unit: "memory_pins/" + round, message: error.description))
+      }
+    }
     problems += memoryProblems()
     if repair && !problems.isEmpty {
       let damaged = Set(problems.map(\.unit))

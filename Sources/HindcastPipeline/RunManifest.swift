@@ -30,17 +30,40 @@ public struct RunManifest: Codable, Sendable, Equatable {
   /// Policy checkpoint (`policy/round-NNNN`) to the content hash of the memory snapshot that was
   /// current when it was distilled (written by the memory stage of the round before).
   public var memorySnapshots: [String: String] = [:]
+  /// Round (`rNNNN`) to the memory snapshot its rewrite stage builds teacher contexts from,
+  /// recorded before the stage's first shard runs (`MemoryPinning`). Never changed afterwards.
+  public var memoryPins: [String: MemoryPin] = [:]
   /// Rounds whose distilled policy the collapse guard replaced by the previous round's policy.
   public var rollbacks: [Int] = []
   /// Per round and stage run through a served policy, what served it (`Policy.servedBy`:
   /// backend, server, model, scoring route, contexts). Absent for runs on the embedded model.
   public var policies: [String: String]?
 
+  /// The memory a round's rewrite stage reads: one snapshot of the run's memory store, or none
+  /// (the run had no memory store yet when the round's rewrite stage started).
+  public struct MemoryPin: Codable, Sendable, Equatable {
+    /// Snapshot id (`snap-NNNNNN`); nil for "no memory".
+    public var snapshot: String?
+    /// The snapshot file relative to the run directory (`memory/snap-3.json.zst`).
+    public var path: String?
+    /// FNV-1a 64 (16 hex digits) of the snapshot's uncompressed contents.
+    public var hash: String?
+
+    public static let none = MemoryPin(snapshot: nil, path: nil, hash: nil)
+
+    public init(snapshot: String?, path: String?, hash: String?) {
+      self.snapshot = snapshot
+      self.path = path
+      self.hash = hash
+    }
+  }
+
   enum CodingKeys: String, CodingKey {
     case format, version, units, policies
     case specSHA256 = "spec_sha256"
     case shardCounts = "shard_counts"
     case memorySnapshots = "memory_snapshots"
+    case memoryPins = "memory_pins"
     case rollbacks
   }
 
@@ -54,6 +77,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     units = try c.decode([String: Unit].self, forKey: .units)
     shardCounts = try c.decode([String: Int].self, forKey: .shardCounts)
     memorySnapshots = try c.decodeIfPresent([String: String].self, forKey: .memorySnapshots) ?? [:]
+    memoryPins = try c.decodeIfPresent([String: MemoryPin].self, forKey: .memoryPins) ?? [:]
     rollbacks = try c.decodeIfPresent([Int].self, forKey: .rollbacks) ?? []
     policies = try c.decodeIfPresent([String: String].self, forKey: .policies)
   }
@@ -120,6 +144,24 @@ public struct RunManifest: Codable, Sendable, Equatable {
     }
     for (key, hash) in memorySnapshots where !Self.isHexHash(hash) {
       throw damaged("memory_snapshots['\(key)'] is '\(hash)', not a content hash")
+    }
+    for (key, pin) in memoryPins {
+      guard (5...12).contains(key.utf8.count), key.hasPrefix("r"),
+        key.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber })
+      else { throw damaged("memory_pins has key '\(key)', not a round (rNNNN)") }
+      switch (pin.snapshot, pin.path, pin.hash) {
+      case (nil, nil, nil): continue
+      case let (snapshot?, path?, hash?):
+        guard snapshot.hasPrefix("snap-"), snapshot.utf8.count >= 11, snapshot.utf8.count <= 24,
+          snapshot.dropFirst(5).allSatisfy({ $0.isASCII && $0.isNumber })
+        else { throw damaged("memory_pins['\(key)'] names snapshot '\(snapshot)', not a snapshot id") }
+        guard path.hasPrefix("memory/"), Self.isInsideRun(path) else {
+          throw damaged("memory_pins['\(key)'] has path '\(path)', which is not a file of the run's memory")
+        }
+        guard Self.isHexHash(hash) else { throw damaged("memory_pins['\(key)'] has a malformed hash") }
+      default:
+        throw damaged("memory_pins['\(key)'] needs all of snapshot, path and hash, or none of them")
+      }
     }
     if let round = rollbacks.first(where: { $0 < 0 }) { throw damaged("rollbacks holds round \(round)") }
   }

@@ -28,7 +28,7 @@ public enum AtomicFile {
     let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      throw HindcastError(.ioFailure, "cannot create file: \(errnoText())", location: temporary)
+      throw HindcastError(.ioFailure, "cannot create file: \(FileOps.errnoText())", location: temporary)
     }
     var ok = false
     defer {
@@ -38,11 +38,11 @@ public enum AtomicFile {
       defer { close(fd) }
       try writeAll(fd, bytes, path: temporary)
       guard fsync(fd) == 0 else {
-        throw HindcastError(.ioFailure, "fsync failed: \(errnoText())", location: temporary)
+        throw HindcastError(.ioFailure, "fsync failed: \(FileOps.errnoText())", location: temporary)
       }
     }
     guard rename(temporary, path) == 0 else {
-      throw HindcastError(.ioFailure, "cannot rename into place: \(errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot rename into place: \(FileOps.errnoText())", location: path)
     }
     ok = true
     syncDirectory(directory)
@@ -86,12 +86,12 @@ public enum AtomicFile {
     let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else {
       if errno == ENOENT { throw HindcastError(.missingFile, "file not found", location: path) }
-      throw HindcastError(.ioFailure, "cannot open: \(errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot open: \(FileOps.errnoText())", location: path)
     }
     defer { Glibc.close(descriptor) }
     var info = stat()
     guard fstat(descriptor, &info) == 0 else {
-      throw HindcastError(.ioFailure, "cannot stat: \(errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot stat: \(FileOps.errnoText())", location: path)
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
       throw HindcastError(.ioFailure, "not a regular file", location: path)
@@ -104,7 +104,7 @@ public enum AtomicFile {
       while count < size {
         let got = Glibc.read(descriptor, base + count, size - count)
         if got < 0 && errno == EINTR { continue }
-        if got < 0 { failure = errnoText() }
+        if got < 0 { failure = FileOps.errnoText() }
         if got <= 0 { break }
         count += got
       }
@@ -120,12 +120,11 @@ public enum AtomicFile {
         let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
         if n < 0 {
           if errno == EINTR { continue }
-          throw HindcastError(.ioFailure, "write failed: \(errnoText())", location: path)
+          throw HindcastError(.ioFailure, "write failed: \(FileOps.errnoText())", location: path)
         }
         offset += n
       }
     }
   }
 
-  static func errnoText() -> String { String(cString: strerror(errno)) }
 }

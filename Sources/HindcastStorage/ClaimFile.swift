@@ -33,12 +33,12 @@ public enum ClaimFile {
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     if fd < 0 {
       if errno == EEXIST { return false }
-      throw HindcastError(.ioFailure, "cannot create claim file: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot create claim file: \(FileOps.errnoText())", location: path)
     }
     defer { close(fd) }
     try AtomicFile.writeAll(fd, Array((owner + "\n").utf8), path: path)
     guard fsync(fd) == 0 else {
-      throw HindcastError(.ioFailure, "fsync failed: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "fsync failed: \(FileOps.errnoText())", location: path)
     }
     AtomicFile.syncDirectory(directory)
     return true
@@ -61,7 +61,7 @@ public enum ClaimFile {
   /// not an error. Throws `.ioFailure` naming the path otherwise.
   public static func release(path: String) throws {
     if unlink(path) != 0 && errno != ENOENT {
-      throw HindcastError(.ioFailure, "cannot remove claim file: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot remove claim file: \(FileOps.errnoText())", location: path)
     }
   }
 }

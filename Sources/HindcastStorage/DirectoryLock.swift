@@ -47,7 +47,7 @@ public final class DirectoryLock: @unchecked Sendable {
     }
     let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      throw HindcastError(.ioFailure, "cannot open lock file: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot open lock file: \(FileOps.errnoText())", location: path)
     }
     while flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
       let error = errno
@@ -55,7 +55,7 @@ public final class DirectoryLock: @unchecked Sendable {
       close(fd)
       if error == EWOULDBLOCK { return nil }
       errno = error
-      throw HindcastError(.ioFailure, "cannot lock: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot lock: \(FileOps.errnoText())", location: path)
     }
     let lock = DirectoryLock(path: path, descriptor: fd)
     lock.recordHolder()

@@ -38,7 +38,7 @@ public final class MetricsLog: @unchecked Sendable {
     let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
       throw HindcastError(
-        .ioFailure, "cannot open log for appending: \(AtomicFile.errnoText())", location: path)
+        .ioFailure, "cannot open log for appending: \(FileOps.errnoText())", location: path)
     }
     self.path = path
     self.descriptor = fd
@@ -77,7 +77,7 @@ public final class MetricsLog: @unchecked Sendable {
     // (disk full) is completed by further writes and reported if it fails.
     try AtomicFile.writeAll(descriptor, line, path: path)
     guard fsync(descriptor) == 0 else {
-      throw HindcastError(.ioFailure, "fsync failed: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "fsync failed: \(FileOps.errnoText())", location: path)
     }
   }
 
@@ -97,7 +97,7 @@ public final class MetricsLog: @unchecked Sendable {
     guard size > 0 else { return }
     var last: UInt8 = 0
     guard pread(descriptor, &last, 1, size - 1) == 1 else {
-      throw HindcastError(.ioFailure, "cannot read log: \(AtomicFile.errnoText())", location: path)
+      throw HindcastError(.ioFailure, "cannot read log: \(FileOps.errnoText())", location: path)
     }
     if last != 0x0A {
       try AtomicFile.writeAll(descriptor, [0x0A], path: path)

@@ -107,7 +107,7 @@ public struct SHA256: Sendable {
       let missing = errno == ENOENT
       throw HindcastError(
         missing ? .missingFile : .ioFailure,
-        missing ? "file not found" : "cannot open file: \(AtomicFile.errnoText())", location: path)
+        missing ? "file not found" : "cannot open file: \(FileOps.errnoText())", location: path)
     }
     defer { close(fd) }
     var hasher = SHA256()
@@ -116,7 +116,7 @@ public struct SHA256: Sendable {
       let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count < 0 {
         if errno == EINTR { continue }
-        throw HindcastError(.ioFailure, "read failed: \(AtomicFile.errnoText())", location: path)
+        throw HindcastError(.ioFailure, "read failed: \(FileOps.errnoText())", location: path)
       }
       if count == 0 { break }
       chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }

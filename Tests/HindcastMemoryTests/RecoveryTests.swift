@@ -35,7 +35,7 @@ import Testing
     var bytes: [UInt8] = []
     try LogFrame.append(
       json: EventCoding.encode(event), dictionaryId: 0, commits: commits,
-      compressor: RecordCompressor(level: 3, dictionary: nil), to: &bytes)
+      compressor: ZstdFrameCompressor(level: 3, dictionary: nil), to: &bytes)
     return bytes
   }
 
@@ -44,14 +44,14 @@ import Testing
     let directory = TemporaryDirectory()
     let events = try makeStore(directory)
     let path = segmentPath(directory)
-    let goodSize = FileIO.fileSize(path)
+    let goodSize = FileOps.fileSize(path)
     let extra = try frame(
       .observation(Fixtures.observation(NoteId(value: 1), included: true, verified: true, rewrite: "torn")))
     try appendBytes(Array(extra.prefix(keptBytes)), to: path)
     // A reader skips the torn tail without touching the file.
     let reader = try MemoryStore.open(at: directory.store, options: .readOnly())
     #expect(reader.openReport.droppedBytes == keptBytes)
-    #expect(FileIO.fileSize(path) == goodSize + keptBytes)
+    #expect(FileOps.fileSize(path) == goodSize + keptBytes)
     #expect(reader.state == MemoryState.fold(events))
     // A writer cuts it off, reports it, and goes on appending.
     let store = try MemoryStore.open(at: directory.store)
@@ -59,7 +59,7 @@ import Testing
     #expect(store.openReport.droppedFrames == 1)
     #expect(store.openReport.droppedFrom == MemoryManifest.segmentName(1))
     #expect(store.openReport.messages.contains { $0.contains("torn tail of \(keptBytes) bytes") })
-    #expect(FileIO.fileSize(path) == goodSize)
+    #expect(FileOps.fileSize(path) == goodSize)
     #expect(store.state == MemoryState.fold(events))
     let note = Fixtures.note("When adding, write the carry.")
     try store.add([note])
@@ -121,7 +121,7 @@ import Testing
       }
     }
     // Nothing was truncated: the damage is not a torn tail.
-    #expect(FileIO.fileSize(path) == sizeBefore)
+    #expect(FileOps.fileSize(path) == sizeBefore)
   }
 
   @Test func damageInAnOlderSegmentIsNeverTruncated() throws {
@@ -138,7 +138,7 @@ import Testing
     let bytes = try AtomicFile.read(path)
     try AtomicFile.write(Array(bytes.dropLast(3)), to: path)
     #expect(throws: HindcastError.self) { try MemoryStore.open(at: directory.store) }
-    #expect(FileIO.fileSize(path) == bytes.count - 3)
+    #expect(FileOps.fileSize(path) == bytes.count - 3)
   }
 
   @Test func leftoversOfAnInterruptedCompactionAreRemoved() throws {
@@ -156,7 +156,7 @@ import Testing
     #expect(reopened.openReport.snapshot == snapshot)
     #expect(reopened.openReport.removedFiles.count == 2)
     #expect(reopened.state == MemoryState.fold(events))
-    let names = Set(FileIO.listDirectory(directory.store))
+    let names = Set(FileOps.listDirectory(directory.store))
     #expect(!names.contains("snap-9.json.zst") && !names.contains(MemoryManifest.segmentName(1)))
     #expect(!names.contains(".manifest.json.tmp-123"))
   }
@@ -167,11 +167,11 @@ import Testing
     let store = try MemoryStore.open(at: directory.store)
     try store.rollOver(dictionary: 0)
     store.close()
-    try FileIO.remove(segmentPath(directory, 2))
+    try FileOps.remove(segmentPath(directory, 2))
     let reopened = try MemoryStore.open(at: directory.store)
     #expect(reopened.state == MemoryState.fold(events))
     try reopened.add([Fixtures.note("When adding, write the carry.")])
-    #expect(FileIO.fileSize(segmentPath(directory, 2)) > 0)
+    #expect(FileOps.fileSize(segmentPath(directory, 2)) > 0)
   }
 
   @Test func aDamagedSnapshotIsNamed() throws {

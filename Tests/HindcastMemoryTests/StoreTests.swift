@@ -1,10 +1,32 @@
 import Foundation
+import HindcastStorage
 import HindcastSupport
 import Testing
 
 @testable import HindcastMemory
 
 @Suite struct StoreTests {
+  /// One read-write opener at a time (storage's `DirectoryLock` on `LOCK`), even within one
+  /// process; the refusal names the holder; read-only opens need no lock; closing releases it.
+  @Test func aSecondWriterIsRefusedUntilTheFirstCloses() throws {
+    let directory = TemporaryDirectory()
+    let first = try MemoryStore.open(at: directory.store)
+    try first.append(Fixtures.syntheticEvents(20))
+    do {
+      _ = try MemoryStore.open(at: directory.store)
+      Issue.record("a second read-write open succeeded while the first holds the lock")
+    } catch let error as HindcastError {
+      #expect(error.description.contains("open for writing in another process (pid \(getpid())"))
+      #expect(error.description.contains(directory.store))
+    }
+    let reader = try MemoryStore.open(at: directory.store, options: .readOnly())
+    #expect(reader.state == first.state)
+    first.close()
+    let second = try MemoryStore.open(at: directory.store)
+    #expect(second.state == MemoryState.fold(Fixtures.syntheticEvents(20)))
+    second.close()
+  }
+
   @Test func foldOfAllEventsEqualsIncrementalStateAfterEveryAppend() throws {
     let directory = TemporaryDirectory()
     let events = Fixtures.syntheticEvents(2500)
@@ -50,7 +72,7 @@ import Testing
     #expect(try reopened.state(at: first.id).state == MemoryState.fold(events[0..<700]))
     #expect(try reopened.state(at: "2").state == MemoryState.fold(events[0..<1200]))
     // Only live files remain: covered segments were removed.
-    let names = FileIO.listDirectory(directory.store).filter { $0.hasPrefix("seg-") }
+    let names = FileOps.listDirectory(directory.store).filter { $0.hasPrefix("seg-") }
     #expect(names == [MemoryManifest.segmentName(reopened.manifest.segments[0].number)])
   }
 

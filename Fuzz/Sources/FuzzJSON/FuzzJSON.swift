@@ -5,8 +5,8 @@ import HindcastSupport
 @testable import HindcastMemory
 
 /// The JSON readers: the shared `JSONValue` parser (checker output, shard headers, metrics
-/// lines), JSON-lines splitting, and the memory store's pull scanner (`JSONScanner`) with its
-/// event decoder. The first byte picks the reader.
+/// lines), JSON-lines splitting, and the pull scanner (`JSONScanner`, HindcastStorage) with the
+/// memory store's event decoder. The first byte picks the reader.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   guard size > 0 else { return 0 }

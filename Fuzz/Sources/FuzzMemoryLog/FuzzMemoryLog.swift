@@ -1,4 +1,5 @@
 import FuzzSupport
+import HindcastStorage
 import HindcastSupport
 
 @testable import HindcastMemory
@@ -19,7 +20,7 @@ public func fuzzMemoryLog(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   guard scan.committedLength <= bytes.count, scan.goodLength <= bytes.count,
     scan.committedFrames <= scan.frames.count
   else { fatalError("scan outside the buffer") }
-  guard let decompressor = try? RecordDecompressor() else { return 0 }
+  guard let decompressor = try? ZstdFrameDecompressor() else { return 0 }
   var json: [UInt8] = []
   var observations = ObservationLog()
   bytes.withUnsafeBytes { raw in

@@ -3,28 +3,6 @@ import HindcastMemory
 import HindcastSupport
 import HindcastTasks
 
-/// Memory notes for the rewrite stage's teacher contexts: the store's retrieval (relevance times
-/// value, under the token budget the store enforces), never notes from the same task or from
-/// held-out tasks. Reads the store as the previous round's memory stage left it.
-public struct MemoryNoteSource: NoteSource {
-  let store: MemoryStore
-  let budget: Int
-
-  /// Opens the run's memory read-only; nil when no memory stage has written it yet.
-  public static func open(run: Run) throws -> MemoryNoteSource? {
-    guard FileManager.default.fileExists(atPath: run.layout.memory + "/manifest.json") else { return nil }
-    let store = try MemoryStore.open(at: run.layout.memory, options: .readOnly())
-    return MemoryNoteSource(store: store, budget: run.spec.rewrite.memoryBudgetTokens)
-  }
-
-  public func candidates(for task: TaskRecord, round: Int) throws -> [(id: String, text: String)] {
-    store.retrieve(
-      family: task.family, features: task.features, excludingTaskIds: [task.id], tokenBudget: budget
-    )
-    .map { (id: $0.note.id.description, text: $0.note.text) }
-  }
-}
-
 /// Stage `memory`: proposes strategy notes from the round's critiques (of failed attempts, with
 /// whether a hindsight rewrite was verified) and records the randomized-exposure outcomes of the
 /// notes the rewrite stage offered, then compacts the store into a snapshot. The snapshot id is

@@ -3,36 +3,37 @@ import HindcastSupport
 
 // Per-record zstd with long-lived contexts and digested dictionaries.
 //
-// `HindcastStorage.Zstd` compresses whole buffers and builds a fresh context (and loads the
-// dictionary again) on every call, which costs tens of microseconds: fine for shards, far too
-// slow for a log of small records that must append 50,000 records/s and replay a million in
-// under 2 s. These two classes keep one context each and a prepared dictionary.
+// `Zstd` compresses whole buffers and builds a fresh context (and loads the dictionary again) on
+// every call, which costs tens of microseconds: fine for shards and snapshots, far too slow for a
+// log of small records that must append 50,000 records/s and replay a million in under 2 s (the
+// memory store's segments). These two classes keep one context each and a prepared dictionary;
+// errors go through `Zstd.check`, so both APIs report zstd failures the same way.
 
 /// Compresses single records into standalone zstd frames: content size present, no zstd
-/// checksum (the log frame carries a CRC-32C) and no dictionary id (the log frame carries it).
-/// Not thread-safe; each store owns one.
-final class RecordCompressor {
+/// checksum (the caller's framing carries one, e.g. the memory log's CRC-32C) and no dictionary
+/// id (the framing carries it). Not thread-safe; use one per writer.
+public final class ZstdFrameCompressor {
   private let context: OpaquePointer
   private var dictionary: OpaquePointer?
-  let level: Int32
+  public let level: Int32
 
   /// - Parameter dictionary: raw dictionary bytes (a trained zstd dictionary), or nil.
-  init(level: Int32, dictionary: [UInt8]?) throws {
+  public init(level: Int32, dictionary: [UInt8]?) throws {
     guard let context = ZSTD_createCCtx() else {
       throw HindcastError(.compression, "zstd: cannot allocate a compression context")
     }
     self.context = context
     self.level = level
-    try RecordCodec.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set level")
-    try RecordCodec.check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0), "disable checksum")
-    try RecordCodec.check(ZSTD_CCtx_setParameter(context, ZSTD_c_dictIDFlag, 0), "omit dictionary id")
+    try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set level")
+    try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0), "disable checksum")
+    try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_dictIDFlag, 0), "omit dictionary id")
     if let dictionary {
       let digested = dictionary.withUnsafeBytes { ZSTD_createCDict($0.baseAddress, $0.count, level) }
       guard let digested else {
         throw HindcastError(.compression, "zstd: cannot digest the dictionary")
       }
       self.dictionary = digested
-      try RecordCodec.check(ZSTD_CCtx_refCDict(context, digested), "reference dictionary")
+      try Zstd.check(ZSTD_CCtx_refCDict(context, digested), "reference dictionary")
     }
   }
 
@@ -42,13 +43,13 @@ final class RecordCompressor {
   }
 
   /// Appends the compressed frame of `input` to `output` and returns its length in bytes.
-  func compress(_ input: [UInt8], appendingTo output: inout [UInt8]) throws -> Int {
+  public func compress(_ input: [UInt8], appendingTo output: inout [UInt8]) throws -> Int {
     let bound = ZSTD_compressBound(input.count)
     let start = output.count
     output.append(contentsOf: repeatElement(0, count: bound))
     let written = try output.withUnsafeMutableBytes { out in
       try input.withUnsafeBytes { inp in
-        try RecordCodec.check(
+        try Zstd.check(
           ZSTD_compress2(context, out.baseAddress! + start, bound, inp.baseAddress, inp.count), "compress")
       }
     }
@@ -57,15 +58,15 @@ final class RecordCompressor {
   }
 }
 
-/// Decompresses record frames written by `RecordCompressor`. Holds digested dictionaries by id.
-/// Not thread-safe; use one per thread.
-final class RecordDecompressor {
+/// Decompresses record frames written by `ZstdFrameCompressor`. Holds digested dictionaries by
+/// id. Not thread-safe; use one per thread.
+public final class ZstdFrameDecompressor {
   private let context: OpaquePointer
   private var dictionaries: [UInt16: OpaquePointer] = [:]
   /// The largest decompressed record accepted, a guard against corrupt size fields.
-  static let maximumRecordSize = 16 << 20
+  public static let maximumRecordSize = 16 << 20
 
-  init() throws {
+  public init() throws {
     guard let context = ZSTD_createDCtx() else {
       throw HindcastError(.compression, "zstd: cannot allocate a decompression context")
     }
@@ -78,7 +79,7 @@ final class RecordDecompressor {
   }
 
   /// Registers dictionary `id` (1...65535) for later frames.
-  func addDictionary(id: UInt16, bytes: [UInt8]) throws {
+  public func addDictionary(id: UInt16, bytes: [UInt8]) throws {
     guard dictionaries[id] == nil else { return }
     let digested = bytes.withUnsafeBytes { ZSTD_createDDict($0.baseAddress, $0.count) }
     guard let digested else {
@@ -87,11 +88,13 @@ final class RecordDecompressor {
     dictionaries[id] = digested
   }
 
-  func hasDictionary(_ id: UInt16) -> Bool { dictionaries[id] != nil }
+  public func hasDictionary(_ id: UInt16) -> Bool { dictionaries[id] != nil }
 
   /// Decompresses one frame, using dictionary `dictionaryId` (0 = none). Throws with a reason
   /// (the caller adds the file and offset) if the frame is malformed.
-  func decompress(_ frame: UnsafeRawBufferPointer, dictionaryId: UInt16, into output: inout [UInt8]) throws {
+  public func decompress(_ frame: UnsafeRawBufferPointer, dictionaryId: UInt16, into output: inout [UInt8])
+    throws
+  {
     let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
     guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN,
       size <= UInt64(Self.maximumRecordSize)
@@ -103,7 +106,7 @@ final class RecordDecompressor {
     let produced: Int
     if dictionaryId == 0 {
       produced = try output.withUnsafeMutableBytes { out in
-        try RecordCodec.check(
+        try Zstd.check(
           ZSTD_decompressDCtx(context, out.baseAddress, out.count, frame.baseAddress, frame.count),
           "decompress")
       }
@@ -113,7 +116,7 @@ final class RecordDecompressor {
           .corruptFile, "record uses dictionary \(dictionaryId), which the store does not list")
       }
       produced = try output.withUnsafeMutableBytes { out in
-        try RecordCodec.check(
+        try Zstd.check(
           ZSTD_decompress_usingDDict(
             context, out.baseAddress, out.count, frame.baseAddress, frame.count, dictionary),
           "decompress")
@@ -123,16 +126,5 @@ final class RecordDecompressor {
       throw HindcastError(
         .corruptFile, "record payload decompressed to \(produced) bytes, header says \(size)")
     }
-  }
-}
-
-enum RecordCodec {
-  @discardableResult
-  static func check(_ code: Int, _ action: String) throws -> Int {
-    if ZSTD_isError(code) != 0 {
-      let kind: HindcastError.Code = action == "decompress" ? .corruptFile : .compression
-      throw HindcastError(kind, "zstd \(action) failed: \(String(cString: ZSTD_getErrorName(code)))")
-    }
-    return code
   }
 }

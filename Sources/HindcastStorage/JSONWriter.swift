@@ -1,23 +1,24 @@
-/// A minimal, allocation-light JSON writer for the memory store's records.
+/// A minimal, allocation-light JSON writer (the memory store's records and snapshots, and the
+/// JSON lines of the memory commands).
 ///
 /// Keys are written in the order the caller writes them, so output is byte-stable: the same
 /// record always encodes to the same bytes (Foundation's `JSONEncoder` is both slower and free to
 /// reorder keys). Strings are escaped per RFC 8259; non-ASCII text is written as UTF-8.
 /// Nesting depth is limited to 63 levels, far more than any memory record uses.
-struct JSONWriter {
-  private(set) var bytes: [UInt8]
+public struct JSONWriter {
+  public private(set) var bytes: [UInt8]
   /// Bit `d` is set when the container at depth `d` already holds an element.
   private var hasElement: UInt64 = 0
   private var depth = 0
   private var afterKey = false
 
-  init(capacity: Int = 256) {
+  public init(capacity: Int = 256) {
     bytes = []
     bytes.reserveCapacity(capacity)
   }
 
   /// Empties the buffer, keeping its capacity, for reuse between records.
-  mutating func reset() {
+  public mutating func reset() {
     bytes.removeAll(keepingCapacity: true)
     hasElement = 0
     depth = 0
@@ -36,61 +37,61 @@ struct JSONWriter {
     }
   }
 
-  mutating func beginObject() {
+  public mutating func beginObject() {
     beforeValue()
     bytes.append(UInt8(ascii: "{"))
     depth += 1
     hasElement &= ~(1 << UInt64(depth))
   }
 
-  mutating func endObject() {
+  public mutating func endObject() {
     depth -= 1
     bytes.append(UInt8(ascii: "}"))
   }
 
-  mutating func beginArray() {
+  public mutating func beginArray() {
     beforeValue()
     bytes.append(UInt8(ascii: "["))
     depth += 1
     hasElement &= ~(1 << UInt64(depth))
   }
 
-  mutating func endArray() {
+  public mutating func endArray() {
     depth -= 1
     bytes.append(UInt8(ascii: "]"))
   }
 
   /// Writes an object key; the next value written belongs to it.
-  mutating func key(_ name: String) {
+  public mutating func key(_ name: String) {
     beforeValue()
     appendQuoted(name)
     bytes.append(UInt8(ascii: ":"))
     afterKey = true
   }
 
-  mutating func string(_ value: String) {
+  public mutating func string(_ value: String) {
     beforeValue()
     appendQuoted(value)
   }
 
   /// Writes UTF-8 bytes as a JSON string (escaped like `string`).
-  mutating func string(utf8 bytes: ArraySlice<UInt8>) {
+  public mutating func string(utf8 bytes: ArraySlice<UInt8>) {
     beforeValue()
     bytes.withUnsafeBufferPointer { appendQuoted($0) }
   }
 
-  mutating func int(_ value: Int) {
+  public mutating func int(_ value: Int) {
     beforeValue()
     bytes.append(contentsOf: String(value).utf8)
   }
 
-  mutating func bool(_ value: Bool) {
+  public mutating func bool(_ value: Bool) {
     beforeValue()
     bytes.append(contentsOf: value ? JSONWriter.trueBytes : JSONWriter.falseBytes)
   }
 
   /// Writes a finite double in Swift's shortest round-trip form; non-finite values become `null`.
-  mutating func double(_ value: Double) {
+  public mutating func double(_ value: Double) {
     beforeValue()
     if value.isFinite {
       bytes.append(contentsOf: value.description.utf8)
@@ -99,35 +100,35 @@ struct JSONWriter {
     }
   }
 
-  mutating func null() {
+  public mutating func null() {
     beforeValue()
     bytes.append(contentsOf: JSONWriter.nullBytes)
   }
 
-  mutating func stringArray(_ values: [String]) {
+  public mutating func stringArray(_ values: [String]) {
     beginArray()
     for value in values { string(value) }
     endArray()
   }
 
   // Convenience for `key` followed by a value.
-  mutating func field(_ name: String, _ value: String) {
+  public mutating func field(_ name: String, _ value: String) {
     key(name)
     string(value)
   }
-  mutating func field(_ name: String, _ value: Int) {
+  public mutating func field(_ name: String, _ value: Int) {
     key(name)
     int(value)
   }
-  mutating func field(_ name: String, _ value: Bool) {
+  public mutating func field(_ name: String, _ value: Bool) {
     key(name)
     bool(value)
   }
-  mutating func field(_ name: String, _ value: Double) {
+  public mutating func field(_ name: String, _ value: Double) {
     key(name)
     double(value)
   }
-  mutating func field(_ name: String, _ values: [String]) {
+  public mutating func field(_ name: String, _ values: [String]) {
     key(name)
     stringArray(values)
   }

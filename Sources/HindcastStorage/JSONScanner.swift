@@ -2,19 +2,25 @@
   import Glibc
 #endif
 
-/// A pull parser for the memory store's JSON records, fast enough to replay a million events in
-/// well under a second.
+/// A pull parser for JSON records, fast enough to replay a million memory events in well under a
+/// second (the memory store's log, snapshots and inspection read through it).
 ///
 /// It reads RFC 8259 JSON from a buffer the caller keeps alive (see `JSONScanner.scan`); callers
 /// walk objects key by key and read the values they expect, skipping unknown keys so newer
 /// writers stay readable. Errors are `JSONScanError` with the byte offset; the store wraps them
 /// in a `HindcastError` that names the file and record.
-struct JSONScanner {
+public struct JSONScanner {
   private let buffer: UnsafeBufferPointer<UInt8>
   private(set) var position = 0
 
+  /// The byte offset of the next unread byte.
+  public var offset: Int { position }
+
+  /// The whole input (valid only during the scan, like the scanner itself).
+  public var input: UnsafeBufferPointer<UInt8> { buffer }
+
   /// Iteration state of one object or array: whether an element has been read yet.
-  struct Cursor {
+  public struct Cursor {
     fileprivate var first = true
   }
 
@@ -23,7 +29,9 @@ struct JSONScanner {
   }
 
   /// Runs `body` with a scanner over `bytes`, then checks that nothing but whitespace follows.
-  static func scan<Result>(_ bytes: [UInt8], _ body: (inout JSONScanner) throws -> Result) throws -> Result {
+  public static func scan<Result>(_ bytes: [UInt8], _ body: (inout JSONScanner) throws -> Result) throws
+    -> Result
+  {
     try bytes.withUnsafeBufferPointer { buffer in
       var scanner = JSONScanner(buffer)
       let result = try body(&scanner)
@@ -34,7 +42,8 @@ struct JSONScanner {
   }
 
   /// Like `scan`, over a slice of a larger buffer.
-  static func scan<Result>(_ bytes: ArraySlice<UInt8>, _ body: (inout JSONScanner) throws -> Result) throws
+  public static func scan<Result>(_ bytes: ArraySlice<UInt8>, _ body: (inout JSONScanner) throws -> Result)
+    throws
     -> Result
   {
     try bytes.withUnsafeBufferPointer { buffer in
@@ -48,7 +57,9 @@ struct JSONScanner {
 
   /// Runs `body` with a scanner over a buffer the caller keeps alive; call `expectEnd` to
   /// check that nothing follows the value.
-  static func scan<Result>(buffer: UnsafeBufferPointer<UInt8>, _ body: (inout JSONScanner) throws -> Result)
+  public static func scan<Result>(
+    buffer: UnsafeBufferPointer<UInt8>, _ body: (inout JSONScanner) throws -> Result
+  )
     rethrows
     -> Result
   {
@@ -56,14 +67,14 @@ struct JSONScanner {
     return try body(&scanner)
   }
 
-  mutating func expectEnd() throws {
+  public mutating func expectEnd() throws {
     skipWhitespace()
     guard position == buffer.count else { throw failure("trailing characters") }
   }
 
   /// The byte range of a string value that has no escapes, or nil (nothing consumed beyond the
   /// opening quote) if it has some: the caller then reads the record the general way.
-  mutating func readPlainStringRange() throws -> Range<Int>? {
+  public mutating func readPlainStringRange() throws -> Range<Int>? {
     try expect(UInt8(ascii: "\""))
     let start = position
     while position < buffer.count {
@@ -79,26 +90,15 @@ struct JSONScanner {
   }
 
   /// Moves back to an earlier position (to re-read a value another way).
-  mutating func rewind(to offset: Int) { position = offset }
+  public mutating func rewind(to offset: Int) { position = offset }
 
   /// Whether the bytes in `range` spell `literal`.
-  func bytes(_ range: Range<Int>, equal literal: StaticString) -> Bool {
+  public func bytes(_ range: Range<Int>, equal literal: StaticString) -> Bool {
     range.count == literal.utf8CodeUnitCount
       && memcmp(buffer.baseAddress! + range.lowerBound, literal.utf8Start, range.count) == 0
   }
 
-  /// Appends an observation whose ids are ranges of this scanner's input.
-  func appendObservation(
-    to log: inout ObservationLog, noteId: UInt64, included: Bool, verified: Bool, round: Int,
-    task: Range<Int>,
-    rewrite: Range<Int>
-  ) {
-    log.append(
-      noteId: noteId, included: included, verified: verified, round: round, task: task, rewrite: rewrite,
-      in: buffer)
-  }
-
-  func failure(_ reason: String) -> JSONScanError {
+  public func failure(_ reason: String) -> JSONScanError {
     JSONScanError(offset: position, reason: reason)
   }
 
@@ -125,13 +125,13 @@ struct JSONScanner {
     position += 1
   }
 
-  mutating func beginObject() throws -> Cursor {
+  public mutating func beginObject() throws -> Cursor {
     try expect(UInt8(ascii: "{"))
     return Cursor()
   }
 
   /// The next key of the object, or nil after its closing brace.
-  mutating func nextKey(_ cursor: inout Cursor) throws -> String? {
+  public mutating func nextKey(_ cursor: inout Cursor) throws -> String? {
     var byte = try peek()
     if byte == UInt8(ascii: "}") {
       position += 1
@@ -150,12 +150,12 @@ struct JSONScanner {
   }
 
   /// A key as it appears in the input, compared without building a `String`.
-  enum RawKey {
+  public enum RawKey {
     case slice(UnsafeBufferPointer<UInt8>)
     /// A key that contained escapes, decoded.
     case owned([UInt8])
 
-    func matches(_ literal: StaticString) -> Bool {
+    public func matches(_ literal: StaticString) -> Bool {
       let count = literal.utf8CodeUnitCount
       switch self {
       case .slice(let bytes):
@@ -169,7 +169,7 @@ struct JSONScanner {
       }
     }
 
-    var text: String {
+    public var text: String {
       switch self {
       case .slice(let bytes): return String(decoding: bytes, as: UTF8.self)
       case .owned(let bytes): return String(decoding: bytes, as: UTF8.self)
@@ -178,7 +178,7 @@ struct JSONScanner {
   }
 
   /// Like `nextKey`, without allocating: the key is only valid during this scan.
-  mutating func nextRawKey(_ cursor: inout Cursor) throws -> RawKey? {
+  public mutating func nextRawKey(_ cursor: inout Cursor) throws -> RawKey? {
     var byte = try peek()
     if byte == UInt8(ascii: "}") {
       position += 1
@@ -208,7 +208,7 @@ struct JSONScanner {
   }
 
   /// Reads a string of exactly 16 hex digits as a 64-bit value (note ids).
-  mutating func readHex64() throws -> UInt64 {
+  public mutating func readHex64() throws -> UInt64 {
     try expect(UInt8(ascii: "\""))
     guard position + 17 <= buffer.count, buffer[position + 16] == UInt8(ascii: "\"") else {
       throw failure("expected a 16-digit hex id")
@@ -229,13 +229,13 @@ struct JSONScanner {
     return value
   }
 
-  mutating func beginArray() throws -> Cursor {
+  public mutating func beginArray() throws -> Cursor {
     try expect(UInt8(ascii: "["))
     return Cursor()
   }
 
   /// True when another element follows (positioned at it); false after the closing bracket.
-  mutating func nextElement(_ cursor: inout Cursor) throws -> Bool {
+  public mutating func nextElement(_ cursor: inout Cursor) throws -> Bool {
     let byte = try peek()
     if byte == UInt8(ascii: "]") {
       position += 1
@@ -250,13 +250,13 @@ struct JSONScanner {
   }
 
   /// True (and consumed) if the next value is `null`.
-  mutating func readNull() throws -> Bool {
+  public mutating func readNull() throws -> Bool {
     guard try peek() == UInt8(ascii: "n") else { return false }
     try literal("null")
     return true
   }
 
-  mutating func readBool() throws -> Bool {
+  public mutating func readBool() throws -> Bool {
     let byte = try peek()
     if byte == UInt8(ascii: "t") {
       try literal("true")
@@ -279,7 +279,7 @@ struct JSONScanner {
     position += count
   }
 
-  mutating func readInt() throws -> Int {
+  public mutating func readInt() throws -> Int {
     _ = try peek()
     var negative = false
     if buffer[position] == UInt8(ascii: "-") {
@@ -308,7 +308,7 @@ struct JSONScanner {
     return negative ? -value : value
   }
 
-  mutating func readDouble() throws -> Double {
+  public mutating func readDouble() throws -> Double {
     _ = try peek()
     let start = position
     while position < buffer.count {
@@ -327,7 +327,7 @@ struct JSONScanner {
     return value
   }
 
-  mutating func readString() throws -> String {
+  public mutating func readString() throws -> String {
     try expect(UInt8(ascii: "\""))
     let start = position
     // Fast path: no escapes.
@@ -404,7 +404,7 @@ struct JSONScanner {
     return value
   }
 
-  mutating func readStringArray() throws -> [String] {
+  public mutating func readStringArray() throws -> [String] {
     var cursor = try beginArray()
     var values: [String] = []
     while try nextElement(&cursor) { values.append(try readString()) }
@@ -412,7 +412,7 @@ struct JSONScanner {
   }
 
   /// Skips one value of any type (used for keys this version does not know).
-  mutating func skipValue(depth: Int = 0) throws {
+  public mutating func skipValue(depth: Int = 0) throws {
     guard depth < 64 else { throw failure("nesting too deep") }
     switch try peek() {
     case UInt8(ascii: "{"):
@@ -430,8 +430,8 @@ struct JSONScanner {
 }
 
 /// A malformed JSON record: the byte offset inside the record and what was expected there.
-struct JSONScanError: Error, CustomStringConvertible {
-  let offset: Int
-  let reason: String
-  var description: String { "\(reason) at byte \(offset)" }
+public struct JSONScanError: Error, CustomStringConvertible {
+  public let offset: Int
+  public let reason: String
+  public var description: String { "\(reason) at byte \(offset)" }
 }
