@@ -130,12 +130,13 @@ public struct JSONScanner {
     return Cursor()
   }
 
-  /// The next key of the object, or nil after its closing brace.
-  public mutating func nextKey(_ cursor: inout Cursor) throws -> String? {
+  /// Consumes what stands before the object's next key (a ',' after the first key) and leaves
+  /// the position on the key's opening quote; false, past the closing brace, at the object's end.
+  private mutating func enterKey(_ cursor: inout Cursor) throws -> Bool {
     var byte = try peek()
     if byte == UInt8(ascii: "}") {
       position += 1
-      return nil
+      return false
     }
     if !cursor.first {
       guard byte == UInt8(ascii: ",") else { throw failure("expected ',' or '}'") }
@@ -144,6 +145,12 @@ public struct JSONScanner {
     }
     cursor.first = false
     guard byte == UInt8(ascii: "\"") else { throw failure("expected a key") }
+    return true
+  }
+
+  /// The next key of the object, or nil after its closing brace.
+  public mutating func nextKey(_ cursor: inout Cursor) throws -> String? {
+    guard try enterKey(&cursor) else { return nil }
     let key = try readString()
     try expect(UInt8(ascii: ":"))
     return key
@@ -179,18 +186,7 @@ public struct JSONScanner {
 
   /// Like `nextKey`, without allocating: the key is only valid during this scan.
   public mutating func nextRawKey(_ cursor: inout Cursor) throws -> RawKey? {
-    var byte = try peek()
-    if byte == UInt8(ascii: "}") {
-      position += 1
-      return nil
-    }
-    if !cursor.first {
-      guard byte == UInt8(ascii: ",") else { throw failure("expected ',' or '}'") }
-      position += 1
-      byte = try peek()
-    }
-    cursor.first = false
-    guard byte == UInt8(ascii: "\"") else { throw failure("expected a key") }
+    guard try enterKey(&cursor) else { return nil }
     let start = position + 1
     var end = start
     while end < buffer.count && buffer[end] != UInt8(ascii: "\"") && buffer[end] != UInt8(ascii: "\\") {
