@@ -130,21 +130,28 @@ public struct JSONScanner {
     return Cursor()
   }
 
-  /// Consumes what stands before the object's next key (a ',' after the first key) and leaves
-  /// the position on the key's opening quote; false, past the closing brace, at the object's end.
-  private mutating func enterKey(_ cursor: inout Cursor) throws -> Bool {
-    var byte = try peek()
-    if byte == UInt8(ascii: "}") {
+  /// Consumes what stands before the next item of an object or array that ends in `closer` (a
+  /// ',' after its first item); false, past `closer`, at its end.
+  private mutating func enterItem(_ cursor: inout Cursor, closer: UInt8) throws -> Bool {
+    let byte = try peek()
+    if byte == closer {
       position += 1
       return false
     }
     if !cursor.first {
-      guard byte == UInt8(ascii: ",") else { throw failure("expected ',' or '}'") }
+      guard byte == UInt8(ascii: ",") else {
+        throw failure("expected ',' or '\(Character(Unicode.Scalar(closer)))'")
+      }
       position += 1
-      byte = try peek()
     }
     cursor.first = false
-    guard byte == UInt8(ascii: "\"") else { throw failure("expected a key") }
+    return true
+  }
+
+  /// `enterItem` for an object, leaving the position on the next key's opening quote.
+  private mutating func enterKey(_ cursor: inout Cursor) throws -> Bool {
+    guard try enterItem(&cursor, closer: UInt8(ascii: "}")) else { return false }
+    guard try peek() == UInt8(ascii: "\"") else { throw failure("expected a key") }
     return true
   }
 
@@ -232,17 +239,7 @@ public struct JSONScanner {
 
   /// True when another element follows (positioned at it); false after the closing bracket.
   public mutating func nextElement(_ cursor: inout Cursor) throws -> Bool {
-    let byte = try peek()
-    if byte == UInt8(ascii: "]") {
-      position += 1
-      return false
-    }
-    if !cursor.first {
-      guard byte == UInt8(ascii: ",") else { throw failure("expected ',' or ']'") }
-      position += 1
-    }
-    cursor.first = false
-    return true
+    try enterItem(&cursor, closer: UInt8(ascii: "]"))
   }
 
   /// True (and consumed) if the next value is `null`.
