@@ -94,7 +94,7 @@ let package = Package(
         "HindcastSupport", "HindcastMemory", "HindcastRemote", "HindcastServe",
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI"]),
+    .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI", "HindcastKernels"]),
     .testTarget(
       name: "HindcastServeTests",
       dependencies: [

@@ -42,6 +42,15 @@ int hc_simd_best_level(void) {
   return HC_SIMD_BASELINE;
 }
 
+int hc_cpu_supports_avx2_fma(void) {
+#if HC_X86
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
 static int hc_choose_level(void) {
   const int best = hc_simd_best_level();
   const char *requested = getenv("HINDCAST_SIMD");

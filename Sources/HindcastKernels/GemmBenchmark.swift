@@ -217,8 +217,7 @@ extension BLASThreads {
   /// OpenBLAS's build description and detected core, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH ... (Zen)`.
   public static var libraryDescription: String {
     let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
-    let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
     let words = config.split(separator: " ").joined(separator: " ")
-    return "\(words) (core \(core))"
+    return "\(words) (core \(BLASCore.description))"
   }
 }

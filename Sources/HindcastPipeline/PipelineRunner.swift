@@ -20,6 +20,7 @@ public struct PipelineRunner {
 
   /// Stage 0: pretrains the base policy, or copies `base.policy` when the spec names one.
   public func pretrain() throws {
+    try checkBLASCore()
     guard let base = run.spec.basePolicy else {
       try PretrainStage(run: run, tasks: tasks).execute()
       return
@@ -42,6 +43,7 @@ public struct PipelineRunner {
         location: run.layout.spec)
     }
     SandboxNotice.warnIfWeak(family: tasks.family, stage: stage.rawValue, reporter: run.reporter)
+    try checkBLASCore()
     switch stage {
     case .rollout:
       try RolloutStage(run: run, tasks: tasks).execute(
@@ -90,6 +92,23 @@ public struct PipelineRunner {
       return try RemotePolicy(
         settings: run.spec.policy, stage: stage.rawValue, fallbackContext: run.spec.model.config.contextLength
       )
+    }
+  }
+
+  /// Records this process's OpenBLAS kernels in the manifest the first time a stage runs, and
+  /// says so when a later process runs on other kernels (its results can differ in the last bits
+  /// from an uninterrupted run's). A read-only run records nothing.
+  func checkBLASCore() throws {
+    guard !run.readOnly else { return }
+    let core = BLASCore.description
+    let recorded = try run.withManifest { manifest -> String? in
+      if manifest.blasCore == nil { manifest.blasCore = core }
+      return manifest.blasCore
+    }
+    if let recorded, recorded != core {
+      run.reporter.notice(
+        "note: this run started on OpenBLAS kernels \(recorded); this process uses \(core), so its "
+          + "results can differ from an uninterrupted run's (docs/determinism.md)")
     }
   }
 

@@ -38,6 +38,10 @@ public struct RunManifest: Codable, Sendable, Equatable {
   /// Per round and stage run through a served policy, what served it (`Policy.servedBy`:
   /// backend, server, model, scoring route, contexts). Absent for runs on the embedded model.
   public var policies: [String: String]?
+  /// The OpenBLAS kernels (`BLASCore.description`) of the first process that ran a stage here.
+  /// Matrix products, and so every result, can differ on other kernels; a later process on other
+  /// kernels says so (`PipelineRunner.checkBLASCore`). Absent in runs made before it was recorded.
+  public var blasCore: String?
 
   /// The memory a round's rewrite stage reads: one snapshot of the run's memory store, or none
   /// (the run had no memory store yet when the round's rewrite stage started).
@@ -65,6 +69,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     case memorySnapshots = "memory_snapshots"
     case memoryPins = "memory_pins"
     case rollbacks
+    case blasCore = "blas_core"
   }
 
   public init(specSHA256: String) { self.specSHA256 = specSHA256 }
@@ -80,6 +85,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     memoryPins = try c.decodeIfPresent([String: MemoryPin].self, forKey: .memoryPins) ?? [:]
     rollbacks = try c.decodeIfPresent([Int].self, forKey: .rollbacks) ?? []
     policies = try c.decodeIfPresent([String: String].self, forKey: .policies)
+    blasCore = try c.decodeIfPresent(String.self, forKey: .blasCore)
   }
 
   public static func unitKey(round: Int, stage: StageName, shard: Int) -> String {

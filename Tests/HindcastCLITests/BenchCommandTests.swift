@@ -1,4 +1,5 @@
 import Foundation
+import HindcastKernels
 import Testing
 
 @Suite struct BenchCommandTests {
@@ -99,5 +100,34 @@ import Testing
     #expect(badSeq.stderr.contains("--seq must be in 1...64"), "\(badSeq.stderr)")
     let badBatches = try runHindcast(["bench", "--decode-batches", "1,x"], in: directory)
     #expect(badBatches.status != 0 && badBatches.stderr.contains("--decode-batches"))
+  }
+
+  /// The executable restarts itself on OpenBLAS's pinned kernels (`BLASCore`) unless the user
+  /// chose kernels, and reports which ones it ran on.
+  @Test func theExecutableRunsOnThePinnedBLASKernels() throws {
+    let directory = try Self.makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    func blas(environment: [String: String]) throws -> String {
+      let run = try runHindcast(
+        [
+          "bench", "--model", "tiny", "--threads", "1", "--batch", "1", "--seq", "8", "--steps", "1",
+          "--repeats", "1", "--only", "train", "--json", "blas.json",
+        ], in: directory, environment: environment)
+      #expect(run.status == 0, "\(run.stderr)")
+      let data = try #require(FileManager.default.contents(atPath: directory + "/blas.json"))
+      let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+      return try #require(report["blas"] as? String)
+    }
+    // The test process's environment has no OPENBLAS_CORETYPE (CI and `make test` never set it).
+    let pinned = try blas(environment: [:])
+    if BLASCore.processorRunsPinned {
+      #expect(pinned.hasSuffix("(core \(BLASCore.pinned))"), "\(pinned)")
+    } else {
+      #expect(pinned.contains("processor lacks AVX2/FMA"), "\(pinned)")
+    }
+    // A user's choice is kept and named ("Sandybridge" runs on every AVX processor; OpenBLAS
+    // falls back to its own choice where it cannot, and the report still names the request).
+    let chosen = try blas(environment: [BLASCore.environmentVariable: "Sandybridge"])
+    #expect(chosen.contains("\(BLASCore.environmentVariable)=Sandybridge)"), "\(chosen)")
   }
 }

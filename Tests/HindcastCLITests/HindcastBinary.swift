@@ -4,7 +4,10 @@ import Testing
 /// Runs the built `hindcast` binary (a sibling of the test bundle in the build directory) in
 /// `directory` and returns its exit status and output. Standard error goes through a file, so a
 /// chatty command cannot fill one pipe while the other is being read.
-func runHindcast(_ arguments: [String], in directory: String = NSTemporaryDirectory()) throws -> (
+/// `environment` adds to (or replaces in) the test process's environment.
+func runHindcast(
+  _ arguments: [String], in directory: String = NSTemporaryDirectory(), environment: [String: String] = [:]
+) throws -> (
   status: Int32, stdout: String, stderr: String
 ) {
   let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -17,6 +20,9 @@ func runHindcast(_ arguments: [String], in directory: String = NSTemporaryDirect
   let process = Process()
   process.executableURL = binary
   process.arguments = arguments
+  if !environment.isEmpty {
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  }
   process.currentDirectoryURL = URL(fileURLWithPath: directory)
   let errorPath = NSTemporaryDirectory() + "hindcast-cli-\(UUID().uuidString)"
   _ = FileManager.default.createFile(atPath: errorPath, contents: nil)

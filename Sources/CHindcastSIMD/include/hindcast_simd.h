@@ -28,6 +28,9 @@ enum {
 int hc_simd_level(void);
 /// The best path this processor supports.
 int hc_simd_best_level(void);
+/// 1 when the processor runs AVX2 and FMA instructions (the instructions of OpenBLAS's Haswell
+/// kernels, which `BLASCore` pins), else 0.
+int hc_cpu_supports_avx2_fma(void);
 /// 1 when HINDCAST_SIMD is set to something other than a supported path name (then ignored).
 int hc_simd_environment_rejected(void);
 /// Forces a path (for tests); returns 0 when this processor cannot run it (nothing changes).
