@@ -13,16 +13,18 @@ enum SpecChecks {
   static let longestName = 128
 
   /// A run name becomes a directory under `runs/`: one path component of letters, digits, `.`,
-  /// `_` and `-`, not starting with a dot (so `..`, `/` and hidden names are impossible).
+  /// `_`, `-` and `+` (experiment runs are named after arms such as `sdpo+sft`), not starting
+  /// with a dot (so `..`, `/` and hidden names are impossible).
   static func runName(_ name: String, reader: SpecReader) throws {
     let bytes = Array(name.utf8)
     let allowed = bytes.allSatisfy { c in
       (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 || c == 45 || c == 46
+        || c == 43
     }
     guard !bytes.isEmpty, bytes.count <= longestName, allowed, bytes.first != UInt8(ascii: ".") else {
       throw reader.invalid(
         "name",
-        "must be 1...\(longestName) letters, digits, '.', '_' or '-' and not start with '.'"
+        "must be 1...\(longestName) letters, digits, '.', '_', '-' or '+' and not start with '.'"
           + " (it names the directory runs/NAME), got '\(name)'")
     }
   }

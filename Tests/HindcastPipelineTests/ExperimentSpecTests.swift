@@ -1,6 +1,7 @@
 import Foundation
 import HindcastPipeline
 import HindcastSupport
+import Logging
 import Testing
 
 @Suite struct ExperimentSpecTests {
@@ -161,6 +162,31 @@ import Testing
     #expect(flag.message.contains("'baseline' must be true or false"))
     let name = try armError("[arms.hot]", "[arms.\"h/t\"]")
     #expect(name.message.contains("may hold only"))
+  }
+
+  /// Every shipped experiment spec opens: every run spec it generates (base run, each arm's runs,
+  /// named after the arm) passes the spec reader. An arm named `sdpo+sft` once made the shipped
+  /// experiments refuse to start.
+  @Test func shippedExperimentsRenderEveryRunSpec() throws {
+    let directory = NSTemporaryDirectory() + "hindcast-shipped-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let names = try FileManager.default.contentsOfDirectory(
+      atPath: Self.root.appendingPathComponent("pipelines").path
+    )
+    .filter { $0.hasPrefix("experiment-") && $0.hasSuffix(".toml") }.sorted()
+    #expect(names.count >= 4, "\(names)")
+    for name in names {
+      let runner = try ExperimentRunner(
+        specPath: Self.root.appendingPathComponent("pipelines/\(name)").path,
+        outDirectory: directory + "/\(name)",
+        logger: Logger(label: "test"), progress: { _ in })
+      for arm in runner.spec.arms {
+        let text = try runner.runSpecText(
+          arm: arm, learningRate: runner.spec.learningRates[0], seed: runner.spec.seeds[0])
+        let spec = try PipelineSpec.parse(text: text, source: "\(name) arm \(arm.name)")
+        #expect(spec.name.contains(arm.name), "\(name): \(spec.name)")
+      }
+    }
   }
 
   /// Every shipped arm's keys exactly as the enum that preceded the arms file set them, so no
