@@ -69,6 +69,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var noteFraction: Double = 0
     /// Loss weight of a revision example's copied prefix (`RevisionCorpus`; 1 = plain).
     public var revisionPrefixWeight: Double = 1
+    /// Loss weight of a revision example's corrected step (`RevisionCorpus`; 1 = plain).
+    public var revisionFixWeight: Double = 1
   }
 
   public struct Rollout: Codable, Sendable, Equatable {
@@ -302,6 +304,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.pretrain.ownTemperature = try r.temperature("pretrain.own_temperature", default: 1)
     s.pretrain.noteFraction = try r.double("pretrain.note_fraction", default: 0, in: 0...1)
     s.pretrain.revisionPrefixWeight = try r.double("pretrain.revision_prefix_weight", default: 1, in: 0...1)
+    s.pretrain.revisionFixWeight = try r.double("pretrain.revision_fix_weight", default: 1, in: 1...64)
 
     s.rollout.temperature = try r.temperature("rollout.temperature", default: 1)
     s.rollout.topK = try r.int("rollout.top_k", default: 0, in: 0...config.vocabSize)

@@ -250,10 +250,22 @@ import Testing
     let plain = RevisionCorpus.example(
       task: task, attempt: attempt, family: source.family, builder: f.builder)
     let weighted = RevisionCorpus.example(
-      task: task, attempt: attempt, family: source.family, builder: f.builder, prefixWeight: 0.25)
+      task: task, attempt: attempt, family: source.family, builder: f.builder,
+      weights: .init(prefix: 0.25, fix: 1))
     #expect(plain.terms.allSatisfy { $0.weight == 1 })
     #expect(weighted.tokens == plain.tokens)
     #expect(weighted.terms.map(\.weight) == plain.terms.indices.map { $0 < copied ? 0.25 : 1 })
+    // The corrected step: from the copied prefix through the next ';' (or the end) weighs `fix`.
+    let fixEnd = RevisionCorpus.correctedStepEnd(canonical: task.canonical, from: copied)
+    let canonical = Array(task.canonical.utf8)
+    #expect(fixEnd > copied && fixEnd <= canonical.count)
+    #expect(fixEnd == canonical.count || canonical[fixEnd - 1] == UInt8(ascii: ";"))
+    let both = RevisionCorpus.example(
+      task: task, attempt: attempt, family: source.family, builder: f.builder,
+      weights: .init(prefix: 0.5, fix: 4))
+    #expect(both.terms.map(\.weight) == plain.terms.indices.map { $0 < copied ? 0.5 : $0 < fixEnd ? 4 : 1 })
+    #expect(RevisionCorpus.correctedStepEnd(canonical: "7+5=12;4+8+1=13;=132", from: 7) == 16)
+    #expect(RevisionCorpus.correctedStepEnd(canonical: "7+5=12;4+8+1=13;=132", from: 17) == 20)
     #expect(RevisionCorpus.copiedPrefix(attempt: "12x4", canonical: "1234", errorOffset: nil) == 2)
     #expect(RevisionCorpus.copiedPrefix(attempt: "1234", canonical: "1234", errorOffset: 1) == 1)
   }

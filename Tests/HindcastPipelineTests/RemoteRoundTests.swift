@@ -128,6 +128,11 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathCom
     let teacher = seen["teacher-logprobs"]?["first"]
     #expect(
       teacher?["teacher_logprobs"]?.arrayValue?.count == teacher?["completion_tokens"]?.arrayValue?.count)
+    // The tiny spec samples at temperature 1 without truncation: the behaviour distribution is the
+    // model's own, so the behaviour log-probs are the student's.
+    #expect(teacher?["sampling"]?["temperature"]?.doubleValue == 1)
+    #expect(
+      teacher?["behaviour_logprobs"] != nil && teacher?["behaviour_logprobs"] == teacher?["student_logprobs"])
     if let sftFirst = seen["sft"]?["first"], sftFirst != .null {
       #expect(sftFirst["messages"]?[1]?["role"] == "assistant")
     }

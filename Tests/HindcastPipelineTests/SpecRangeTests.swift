@@ -46,6 +46,7 @@ import Testing
     "pretrain.note_fraction": ["-1"],
     "pretrain.corpus_tasks": ["0"],
     "pretrain.revision_prefix_weight": ["-0.1", "1.5"],
+    "pretrain.revision_fix_weight": ["0.5", "65"],
     "rollout.temperature": ["-1", "0.0005", "11"],
     "rollout.top_k": ["-1", "265", "1.5"],
     "rollout.top_p": ["0", "-0.1", "1.01"],

@@ -186,6 +186,14 @@ public struct RoundExport {
       "student_prompt": studentPrompt(task), "teacher_prompt": .string(rewrite.teacherContext),
       "teacher_prompt_tokens": ids(rewrite.teacherTokens), "completion": .string(rollout.text),
       "completion_tokens": ids(rollout.tokens), "student_logprobs": numbers(rollout.logprobs),
+      // What an importance ratio divides by: the log-probs under the distribution the tokens were
+      // drawn from (temperature, top-k, top-p), or null when the rollout does not know them.
+      "behaviour_logprobs": rollout.behaviour.map(numbers) ?? .null,
+      "sampling": [
+        "temperature": .number(rollout.temperature),
+        "top_k": rollout.topK.map { .number(Double($0)) } ?? .null,
+        "top_p": rollout.topP.map { .number($0) } ?? .null,
+      ],
       "teacher_logprobs": numbers(rewrite.teacherLogprobs),
       "teacher_top_ids": .array(rewrite.teacherTopIds.map(ids)),
       "teacher_top_logprobs": .array(rewrite.teacherTopLogprobs.map(numbers)),

@@ -38,11 +38,17 @@ public struct PretrainStage {
   /// canonical solution.
   static func revision(
     task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder,
-    noteWriter: RuleBasedNoteProposer? = nil, prefixWeight: Float = 1
+    noteWriter: RuleBasedNoteProposer? = nil, weights: RevisionCorpus.Weights = .plain
   ) -> TrainingSequence {
     RevisionCorpus.example(
-      task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter,
-      prefixWeight: prefixWeight)
+      task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter, weights: weights
+    )
+  }
+
+  /// The revision weights the spec asks for (`pretrain.revision_prefix_weight`, `revision_fix_weight`).
+  var revisionWeights: RevisionCorpus.Weights {
+    RevisionCorpus.Weights(
+      prefix: Float(run.spec.pretrain.revisionPrefixWeight), fix: Float(run.spec.pretrain.revisionFixWeight))
   }
 
   /// The note writer for one revision example: the memory stage's proposer with probability
@@ -104,7 +110,7 @@ public struct PretrainStage {
       let attempt = family.flaw(solution: task.canonical, task: task, rng: &rng)
       return Self.revision(
         task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter(rng: &rng),
-        prefixWeight: Float(p.revisionPrefixWeight))
+        weights: revisionWeights)
     }.filter(fits)
     guard !direct.isEmpty else {
       throw HindcastError(
@@ -203,7 +209,7 @@ public struct PretrainStage {
       examples.append(
         Self.revision(
           task: task, attempt: attempt, family: tasks.family, builder: builder,
-          noteWriter: noteWriter(rng: &rng), prefixWeight: Float(run.spec.pretrain.revisionPrefixWeight)))
+          noteWriter: noteWriter(rng: &rng), weights: revisionWeights))
     }
     return examples
   }
