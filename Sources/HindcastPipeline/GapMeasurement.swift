@@ -95,10 +95,14 @@ public struct GapFailure: Codable, Sendable, Equatable {
 public struct GapMeasurement {
   public let tasks: TaskSource
   public let maxTokens: Int
+  /// Whether the feedback try's context holds the critique (with `full` feedback only): the
+  /// spec's `rewrite.critique`, so the gap measures the teacher the rewrite stage builds.
+  public let critique: Bool
 
-  public init(tasks: TaskSource, maxTokens: Int) {
+  public init(tasks: TaskSource, maxTokens: Int, critique: Bool = true) {
     self.tasks = tasks
     self.maxTokens = maxTokens
+    self.critique = critique
   }
 
   /// The tasks a run's per-round gap is measured on: the first `count` validation tasks (the gap
@@ -134,7 +138,7 @@ public struct GapMeasurement {
       let critique = family.critique(task: task, attempt: attempt, result: result)
       let hindsight = ContextBuilder.Hindsight(
         attempt: attempt, feedback: result.feedbackText(level: level),
-        critique: level == .full ? critique.rendered : nil)
+        critique: level == .full && self.critique ? critique.rendered : nil)
       failures.append(
         (
           task, attempt, hindsight.feedback,

@@ -58,7 +58,9 @@ public struct RoundGap {
     let spec = run.spec
     let started = Date()
     let sample = try GapMeasurement.validationTasks(tasks, count: max(1, spec.distill.gapTasks))
-    let report = try GapMeasurement(tasks: tasks, maxTokens: spec.rollout.maxTokens).measure(
+    let report = try GapMeasurement(
+      tasks: tasks, maxTokens: spec.rollout.maxTokens, critique: spec.rewrite.critique
+    ).measure(
       policy: EmbeddedPolicy(model: model), seed: run.seed(round: round, stage: .eval, shard: 2_000_000),
       level: FeedbackLevel(rawValue: spec.rewrite.feedback.rawValue) ?? .full, on: sample)
     let encoder = JSONEncoder()

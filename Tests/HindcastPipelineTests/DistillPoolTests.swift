@@ -266,6 +266,13 @@ import Testing
     #expect(both.terms.map(\.weight) == plain.terms.indices.map { $0 < copied ? 0.5 : $0 < fixEnd ? 4 : 1 })
     #expect(RevisionCorpus.correctedStepEnd(canonical: "7+5=12;4+8+1=13;=132", from: 7) == 16)
     #expect(RevisionCorpus.correctedStepEnd(canonical: "7+5=12;4+8+1=13;=132", from: 17) == 20)
+    // `rewrite.critique = false`: the same example without the critique segment.
+    let critiqueToken = Tokenizer.Special.critique.rawValue
+    #expect(plain.tokens.contains(critiqueToken))
+    let bare = RevisionCorpus.example(
+      task: task, attempt: attempt, family: source.family, builder: f.builder, critique: false)
+    #expect(!bare.tokens.contains(critiqueToken))
+    #expect(Array(bare.tokens.suffix(canonical.count + 1)) == Array(plain.tokens.suffix(canonical.count + 1)))
     #expect(RevisionCorpus.copiedPrefix(attempt: "12x4", canonical: "1234", errorOffset: nil) == 2)
     #expect(RevisionCorpus.copiedPrefix(attempt: "1234", canonical: "1234", errorOffset: 1) == 1)
   }

@@ -64,10 +64,12 @@ struct GapCommand: ParsableCommand {
     }
     let all = try runner.tasks.evaluation(chosen)
     let subset = Array(all.prefix(tasks ?? all.count))
-    let (report, failures) = try GapMeasurement(tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens)
-      .measureWithFailures(
-        policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
-        level: level, on: subset)
+    let (report, failures) = try GapMeasurement(
+      tasks: runner.tasks, maxTokens: run.spec.rollout.maxTokens, critique: run.spec.rewrite.critique
+    )
+    .measureWithFailures(
+      policy: policy, seed: run.seed(round: round, stage: .eval, shard: 1_000_000),
+      level: level, on: subset)
     if let dump {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

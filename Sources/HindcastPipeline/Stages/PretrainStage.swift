@@ -38,11 +38,12 @@ public struct PretrainStage {
   /// canonical solution.
   static func revision(
     task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder,
-    noteWriter: RuleBasedNoteProposer? = nil, weights: RevisionCorpus.Weights = .plain
+    noteWriter: RuleBasedNoteProposer? = nil, weights: RevisionCorpus.Weights = .plain, critique: Bool = true
   ) -> TrainingSequence {
     RevisionCorpus.example(
-      task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter, weights: weights
-    )
+      task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter,
+      weights: weights,
+      critique: critique)
   }
 
   /// The revision weights the spec asks for (`pretrain.revision_prefix_weight`, `revision_fix_weight`).
@@ -110,7 +111,7 @@ public struct PretrainStage {
       let attempt = family.flaw(solution: task.canonical, task: task, rng: &rng)
       return Self.revision(
         task: task, attempt: attempt, family: family, builder: builder, noteWriter: noteWriter(rng: &rng),
-        weights: revisionWeights)
+        weights: revisionWeights, critique: run.spec.rewrite.critique)
     }.filter(fits)
     guard !direct.isEmpty else {
       throw HindcastError(
@@ -209,7 +210,7 @@ public struct PretrainStage {
       examples.append(
         Self.revision(
           task: task, attempt: attempt, family: tasks.family, builder: builder,
-          noteWriter: noteWriter(rng: &rng), weights: revisionWeights))
+          noteWriter: noteWriter(rng: &rng), weights: revisionWeights, critique: run.spec.rewrite.critique))
     }
     return examples
   }

@@ -3,7 +3,8 @@ import HindcastModel
 import HindcastTasks
 
 /// Revision examples of the stage-0 corpus: the teacher context for a flawed attempt (task,
-/// attempt, feedback, critique and optionally a note), then the canonical solution.
+/// attempt, feedback, the critique unless the spec's `rewrite.critique` is off, and optionally a
+/// note), then the canonical solution.
 ///
 /// The feedback names the first wrong step and its correct value, so the behaviour to learn is
 /// "copy the attempt up to the wrong step, take the given value, continue correctly". For arith
@@ -29,7 +30,7 @@ enum RevisionCorpus {
 
   static func example(
     task: TaskRecord, attempt: String, family: any TaskFamily, builder: ContextBuilder,
-    noteWriter: RuleBasedNoteProposer? = nil, weights: Weights = .plain
+    noteWriter: RuleBasedNoteProposer? = nil, weights: Weights = .plain, critique showsCritique: Bool = true
   ) -> TrainingSequence {
     let result = family.execute(task: task, attempt: attempt)
     let critique = family.critique(task: task, attempt: attempt, result: result)
@@ -42,7 +43,9 @@ enum RevisionCorpus {
       notes = noteWriter.propose(from: evidence).prefix(1).map(\.text)
     }
     let hindsight = ContextBuilder.Hindsight(
-      attempt: attempt, feedback: result.feedbackText(level: .full), critique: critique.rendered, notes: notes
+      attempt: attempt, feedback: result.feedbackText(level: .full),
+      critique: showsCritique ? critique.rendered : nil,
+      notes: notes
     )
     let prompt = builder.teacher(task: task.prompt, hindsight: hindsight).tokens
     var sequence = TrainingSequence.supervised(
