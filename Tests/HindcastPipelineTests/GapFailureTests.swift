@@ -35,4 +35,42 @@ import Testing
       #expect(source.family.execute(task: task, attempt: failure.resample).passed == failure.resamplePassed)
     }
   }
+
+  /// With `critique: false` (the spec's `rewrite.critique = false`) the feedback tries' contexts
+  /// hold no critique segment; with the default they do.
+  @Test func theCritiqueSwitchReachesTheFeedbackTries() throws {
+    let spec = try PipelineSpec.parse(text: TinySpec.text, source: "tiny.toml")
+    let source = try TaskSource(spec: spec)
+    let tasks = Array(try source.pretraining(count: 8))
+    let critique = Tokenizer.Special.critique.rawValue
+    func prompts(critique shown: Bool) throws -> [[Int32]] {
+      let policy = PromptRecorder(EmbeddedPolicy(model: try Transformer(config: spec.model.config, seed: 3)))
+      _ = try GapMeasurement(tasks: source, maxTokens: spec.rollout.maxTokens, critique: shown)
+        .measure(policy: policy, seed: 9, on: tasks)
+      return policy.prompts
+    }
+    let with = try prompts(critique: true)
+    let without = try prompts(critique: false)
+    #expect(with.contains { $0.contains(critique) }, "a fresh model fails, so some contexts hold critiques")
+    #expect(!without.contains { $0.contains(critique) })
+    #expect(with.count == without.count)
+  }
+}
+
+/// A policy that records every prompt it is asked to continue, then asks `inner`.
+final class PromptRecorder: Policy {
+  let inner: Policy
+  var prompts: [[Int32]] = []
+  init(_ inner: Policy) { self.inner = inner }
+  var contextLength: Int { inner.contextLength }
+  var alignsAnswers: Bool { inner.alignsAnswers }
+  var reportsSamplingLogprobs: Bool { inner.reportsSamplingLogprobs }
+  func generate(prompts: [[Int32]], settings: SamplingSettings, seeds: [UInt64]) throws -> [Generation] {
+    self.prompts += prompts
+    return try inner.generate(prompts: prompts, settings: settings, seeds: seeds)
+  }
+  func score(prompts: [[Int32]], continuations: [[Int32]], topK: Int?) throws -> [ScoredSequence] {
+    self.prompts += prompts
+    return try inner.score(prompts: prompts, continuations: continuations, topK: topK)
+  }
 }
