@@ -59,9 +59,14 @@ public final class Run {
     }
     specText = text
     if !readOnly {
-      // Leftovers of killed writers: a temporary manifest, half-written checkpoints.
+      // Leftovers of killed writers: a temporary manifest, half-written checkpoints, a round's
+      // half-written summaries (`rNNNN/eval.json`, `gap.json`). Shard directories are cleaned by
+      // their stage (`ShardedStage`).
       AtomicFile.removeStaleTemporaries(in: directory)
       AtomicFile.removeStaleTemporaries(in: layout.path("policy"))
+      for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where RunLayout.isRoundName(name) {
+        AtomicFile.removeStaleTemporaries(in: layout.path(name))
+      }
     }
     spec = try PipelineSpec.parse(text: text, source: layout.spec)
     let hash = SHA256.hex(Array(text.utf8))

@@ -16,6 +16,13 @@ public struct RunLayout: Sendable {
 
   public static func roundName(_ round: Int) -> String { String(format: "r%04d", round) }
 
+  /// Whether `name` is a round directory's name (`r` and at least four digits, as `roundName`).
+  public static func isRoundName(_ name: String) -> Bool {
+    let bytes = Array(name.utf8)
+    return bytes.count >= 5 && bytes[0] == UInt8(ascii: "r")
+      && bytes.dropFirst().allSatisfy { $0 >= 48 && $0 <= 57 }
+  }
+
   public var spec: String { root + "/pipeline.toml" }
   public var manifest: String { root + "/manifest.json" }
   public var metrics: String { root + "/metrics.jsonl" }
