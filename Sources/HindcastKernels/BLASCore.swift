@@ -14,7 +14,7 @@ import Foundation
 /// `Haswell` kernels (`pinned`), so its matrix products, and every result built on them, are the
 /// same on every such machine for a given thread count. The library reads its choice from the
 /// environment variable `OPENBLAS_CORETYPE` before `main` starts, so the executable pins by
-/// restarting itself once with the variable set (`restartArguments`). A user who sets the
+/// restarting itself once with the variable set (`pinBLASKernels` in `HindcastCLI`). A user who sets the
 /// variable keeps their choice; older processors keep the library's own; either way the kernels
 /// in use are recorded (`current`, in the run manifest) so a mismatch is visible.
 public enum BLASCore {

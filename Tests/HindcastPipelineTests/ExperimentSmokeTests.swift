@@ -97,6 +97,9 @@ import Testing
     try #require(report.status == 0, "\(report.stderr)")
     let markdown = String(decoding: try #require(runner.contents("docs/results.md")), as: UTF8.self)
     #expect(markdown.contains("hindcast report --experiment exp --out docs/results.md"))
+    #expect(
+      markdown.contains("its spec frozen in `DIR/experiment.toml`")
+        && markdown.contains("`exp/experiment.toml`"))
     #expect(markdown.contains("](results-arith.svg)"))
     // The guard table carries the per-round entropy estimate logged by the rollout stage.
     #expect(markdown.contains("| policy entropy |"))

@@ -96,6 +96,12 @@ public enum ExperimentReport {
     lines.append("```")
     lines.append("")
     lines.append(
+      "The experiment directories were made by `hindcast experiment SPEC --out DIR --jobs N`; each holds its "
+        + "spec frozen in `DIR/experiment.toml` (its header names the command), its arms in `DIR/arms.toml` "
+        + "and every run's generated spec in `DIR/specs/`: "
+        + results.map { "`\($0.directory)/experiment.toml`" }.joined(separator: ", ") + ".")
+    lines.append("")
+    lines.append(
       "Accuracy is test greedy pass@1 (first attempt, no feedback) of the policy that starts each round. "
         + "Environment calls are the executor/checker calls of training (rollout feedback and rewrite "
         + "verification); eval calls are not charged, and all arms share one pretrained base policy. "
