@@ -1,6 +1,7 @@
 import Foundation
 import HindcastModel
 import HindcastSupport
+import HindcastTasks
 
 /// A validated pipeline spec (`pipelines/NAME.toml`). Every field has a default; every key in the
 /// file must be known, of the right type and in range. `docs/pipeline-spec.md` documents each key.
@@ -274,7 +275,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         "must be one of \(SpecChecks.families.map { "'\($0)'" }.joined(separator: ", ")), got '\(s.tasks.family)'"
       )
     }
-    s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: 1...5)
+    let lowestLevel = TaskFamilyRegistry.lowestLevel(of: s.tasks.family)
+    s.tasks.difficulty = try r.int("tasks.difficulty", default: 1, in: lowestLevel...5)
     s.tasks.trainPerRound = try r.int("tasks.train_per_round", default: 64, in: 1...1_000_000)
     s.tasks.samplesPerTask = try r.int("tasks.samples_per_task", default: 8, in: 1...256)
     if r.document.entries["tasks.held_out"] != nil {

@@ -114,9 +114,10 @@ public final class RemotePolicy: Policy {
   public let chatContexts: ChatContexts?
 
   /// What records and the manifest name as the policy: backend, server, model and contexts, e.g.
-  /// `openai llama.cpp model=smollm2 scoring=forced-grammar context=2048 contexts=chat`.
+  /// `openai llama.cpp model=smollm2 scoring=forced-grammar context=2048 contexts=chat(apply-template)`.
   public var servedBy: String? {
-    "openai " + remote.capabilities.summary + " contexts=" + (chatContexts == nil ? "tokens" : "chat")
+    "openai " + remote.capabilities.summary + " contexts="
+      + (chatContexts.map { "chat(\($0.renderer.route.rawValue))" } ?? "tokens")
   }
 
   public var contextLength: Int { remote.capabilities.contextLength ?? fallbackContext }

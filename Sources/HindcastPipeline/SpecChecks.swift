@@ -1,11 +1,12 @@
 import HindcastSupport
+import HindcastTasks
 
 /// Cross-key and shape checks of a pipeline spec that a plain range cannot express. Each one
 /// mirrors a check a stage would otherwise make at run time, so that a spec the reader accepts
 /// never fails later because of a value in it.
 enum SpecChecks {
   /// The task families `TaskFamilyRegistry` knows.
-  static let families = ["arith", "listdsl", "exec"]
+  static let families = TaskFamilyRegistry.names
   /// The shortest student prompt (`<task>` and `<answer>`): `rollout.max_tokens` must leave room
   /// for it inside the model's context.
   static let shortestPrompt = 2

@@ -34,7 +34,8 @@ public final class RemoteModel: @unchecked Sendable {
   /// The server's token ids of `text` (`/tokenize`).
   public func tokenize(_ text: String) throws -> [Int32] {
     let answer = try client.postRoot(
-      "/tokenize", ["content": .string(text), "prompt": .string(text), "add_special": false])
+      "/tokenize",
+      ["content": .string(text), "prompt": .string(text), "add_special": false, "add_special_tokens": false])
     guard let list = answer["tokens"]?.arrayValue else {
       throw HindcastError(.ioFailure, "\(client.context): /tokenize answered without 'tokens'")
     }

@@ -85,9 +85,17 @@ public final class CompletionService: @unchecked Sendable {
     guard let fields = (try? JSONValue(parsing: body))?.objectValue else {
       throw RequestError("the request body must be a JSON object")
     }
-    guard let text = (fields["content"] ?? fields["prompt"])?.stringValue else {
+    let text: String
+    if fields["messages"] != nil {
+      // vLLM's chat form: the conversation rendered by the template, then tokenized.
+      text = try renderTemplate(
+        fields, known: ["messages", "add_generation_prompt", "model", "add_special_tokens"])
+    } else if let plain = (fields["content"] ?? fields["prompt"])?.stringValue {
+      text = plain
+    } else {
       throw RequestError(
-        "give the text to tokenize as 'content' (llama.cpp) or 'prompt' (vLLM)", param: "content")
+        "give the text to tokenize as 'content' (llama.cpp) or 'prompt' (vLLM), or a conversation as "
+          + "'messages' (vLLM)", param: "content")
     }
     let tokens = Tokenizer.encodeMarked(text)
     return [
@@ -119,13 +127,21 @@ public final class CompletionService: @unchecked Sendable {
   ///     generation prompt: <answer>
   ///
   /// A student chat context is then exactly the embedded student context `<task>TASK<answer>`.
+  /// `/tokenize` with `messages` (vLLM's chat form) renders the same text and returns its tokens.
   func applyTemplate(_ body: [UInt8]) throws -> JSONValue {
-    guard let fields = (try? JSONValue(parsing: body))?.objectValue,
-      let messages = fields["messages"]?.arrayValue
-    else {
+    guard let fields = (try? JSONValue(parsing: body))?.objectValue else {
+      throw RequestError("the request body must be a JSON object")
+    }
+    return ["prompt": .string(try renderTemplate(fields, known: ["messages", "add_generation_prompt"]))]
+  }
+
+  /// The text of a request's `messages` under the template above; `known` are the fields the
+  /// route accepts (any other is a 400).
+  func renderTemplate(_ fields: [String: JSONValue], known: Set<String>) throws -> String {
+    guard let messages = fields["messages"]?.arrayValue else {
       throw RequestError("give the conversation as 'messages', a list of {role, content}", param: "messages")
     }
-    if let extra = fields.keys.first(where: { !["messages", "add_generation_prompt"].contains($0) }) {
+    if let extra = fields.keys.sorted().first(where: { !known.contains($0) }) {
       throw RequestError("unknown field '\(extra)'", param: extra)
     }
     var generationPrompt = true
@@ -154,7 +170,7 @@ public final class CompletionService: @unchecked Sendable {
       }
     }
     if generationPrompt { text += "<answer>" }
-    return ["prompt": .string(text)]
+    return text
   }
 
   func completions(_ body: [UInt8]) throws -> JSONValue {

@@ -16,12 +16,19 @@ import Testing
     let model: Transformer
     let server: HTTPServer
 
-    init(context: Int) throws {
+    /// `likeVLLM`: the server has no `/apply-template` (a 404, as vLLM answers), so clients
+    /// must render through `/tokenize` with `messages`.
+    init(context: Int, likeVLLM: Bool = false) throws {
       model = try Transformer(
         config: ModelConfig(contextLength: context, layers: 1, width: 16, heads: 2, positionEncoding: .rope),
         seed: 3)
       let service = CompletionService(model: model, modelName: "chat-test")
-      server = try HTTPServer(port: 0, concurrency: 2, handler: { service.handle($0) })
+      server = try HTTPServer(
+        port: 0, concurrency: 2,
+        handler: { request in
+          likeVLLM && request.path == "/apply-template"
+            ? .error(404, "Not Found") : service.handle(request)
+        })
       server.start()
     }
 
@@ -47,7 +54,7 @@ import Testing
     // Found from a rendered conversation, not configured: hindcast serve closes turns with <end>.
     #expect(chat.renderer.endOfTurn == Tokenizer.Special.end.rawValue)
     #expect(policy.servedBy?.hasPrefix("openai hindcast model=chat-test") == true)
-    #expect(policy.servedBy?.hasSuffix("contexts=chat") == true)
+    #expect(policy.servedBy?.hasSuffix("contexts=chat(apply-template)") == true)
 
     let builder = ContextBuilder(policy: policy, reserve: 32)
     #expect(builder.chat != nil && !builder.alignsAnswer)
@@ -91,6 +98,60 @@ import Testing
     for generation in generations {
       let cut = generation.tokens.firstIndex(of: Tokenizer.Special.end.rawValue) ?? generation.tokens.count
       #expect(try builder.answerText(generation.tokens) == Tokenizer.decode(Array(generation.tokens[..<cut])))
+    }
+  }
+
+  @Test func serversWithoutApplyTemplateRenderThroughTokenizeWithMessages() throws {
+    let llamaLike = try Served(context: 256)
+    let vllmLike = try Served(context: 256, likeVLLM: true)
+    let reference = try RemotePolicy(settings: llamaLike.settings(), stage: "test", fallbackContext: 32)
+    let policy = try RemotePolicy(
+      settings: vllmLike.settings(system: "Be brief."), stage: "test", fallbackContext: 32)
+    let chat = try #require(policy.chatContexts)
+    #expect(chat.renderer.route == .tokenizeMessages)
+    #expect(try #require(reference.chatContexts).renderer.route == .applyTemplate)
+    #expect(chat.renderer.endOfTurn == Tokenizer.Special.end.rawValue)
+    #expect(policy.servedBy?.hasSuffix("contexts=chat(tokenize-messages)") == true)
+    let builder = ContextBuilder(policy: policy, reserve: 32)
+    #expect(
+      try builder.studentPrompt(task: "47+85") == Tokenizer.encodeMarked("<task>Be brief.\n\n47+85<answer>"))
+    let hindsight = ContextBuilder.Hindsight(
+      attempt: "131", feedback: "the ones digit is wrong", critique: "carry the one", notes: ["n"])
+    // The same tokens as the apply-template route renders.
+    let referenceBuilder = ContextBuilder(
+      policy: try RemotePolicy(
+        settings: llamaLike.settings(system: "Be brief."), stage: "test", fallbackContext: 32),
+      reserve: 32)
+    let teacher = try builder.teacherPrompt(task: "47+85", hindsight: hindsight)
+    #expect(
+      teacher.tokens == (try referenceBuilder.teacherPrompt(task: "47+85", hindsight: hindsight)).tokens)
+    #expect(
+      try builder.contextText(teacher.tokens).hasPrefix("<task>Be brief.\n\n47+85\n\nYour previous attempt:"))
+  }
+
+  @Test func aServerThatRendersNoTemplateIsRefusedWithBothRoutesNamed() throws {
+    let bare = try HTTPServer(
+      port: 0, concurrency: 1,
+      handler: { request in
+        switch request.path {
+        case "/health": return .json(["status": "ok"])
+        case "/v1/models": return .json(["object": "list", "data": [["id": "plain", "object": "model"]]])
+        default: return .error(404, "Not Found")
+        }
+      })
+    bare.start()
+    defer { bare.stop() }
+    var settings = PipelineSpec.PolicyBackend()
+    settings.backend = .openai
+    settings.baseURL = "http://127.0.0.1:\(bare.port)/v1"
+    settings.context = .chat
+    settings.maxRetries = 1
+    settings.backoffSeconds = 0.01
+    do {
+      _ = try RemotePolicy(settings: settings, stage: "test", fallbackContext: 32)
+      Issue.record("a server without a template route was accepted")
+    } catch let error as HindcastError {
+      #expect(error.description.contains("neither /apply-template nor /tokenize with messages"))
     }
   }
 
@@ -164,7 +225,8 @@ import Testing
       directory: directory + "/chat", specPath: nil, readOnly: true, logger: Logger(label: "test"))
     let manifest = try opened.manifest()
     for stage in ["eval", "rollout", "rewrite"] {
-      #expect(manifest.policies?["r0000/\(stage)"]?.hasSuffix("contexts=chat") == true, "\(stage)")
+      #expect(
+        manifest.policies?["r0000/\(stage)"]?.hasSuffix("contexts=chat(apply-template)") == true, "\(stage)")
     }
     #expect(try opened.isComplete(round: 0, stage: .rewrite))
     #expect(!(try opened.isComplete(round: 1, stage: .rollout)))

@@ -175,6 +175,15 @@ import Testing
     #expect(spec.rewrite.teacherTopK == 264 && spec.rollout.temperature == 0.001)
   }
 
+  @Test func onlyPlainArithHasDifficultyZero() throws {
+    let plain = try PipelineSpec.parse(
+      text: "[tasks]\nfamily = \"arith-plain\"\ndifficulty = 0\n", source: "spec.toml")
+    #expect(plain.tasks.difficulty == 0)
+    #expect(throws: HindcastError.self) {
+      try PipelineSpec.parse(text: "[tasks]\nfamily = \"listdsl\"\ndifficulty = 0\n", source: "spec.toml")
+    }
+  }
+
   @Test func deeplyNestedArraysAreAnErrorNotACrash() throws {
     let depth = 100_000
     let text =

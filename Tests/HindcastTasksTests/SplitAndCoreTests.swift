@@ -5,7 +5,7 @@ import Testing
 @testable import HindcastTasks
 
 @Suite struct SplitTests {
-  @Test(arguments: ["arith", "listdsl"])
+  @Test(arguments: ["arith", "arith-plain", "listdsl"])
   func trainValidationAndTestNeverOverlap(familyName: String) throws {
     let family = try TaskFamilyRegistry().family(named: familyName)
     let all = TaskDifficulty(levels: family.levels)
@@ -79,12 +79,13 @@ import Testing
   @Test func registryListsValidNames() throws {
     let registry = TaskFamilyRegistry()
     #expect(try registry.family(named: "arith").name == "arith")
+    #expect(try registry.family(named: "arith-plain").name == "arith-plain")
     #expect(try registry.family(named: "listdsl").name == "listdsl")
     do {
       _ = try registry.family(named: "chess")
       Issue.record("expected an error")
     } catch let error as HindcastError {
-      #expect(error.hint?.contains("arith, listdsl, exec") == true)
+      #expect(error.hint?.contains("arith, arith-plain, listdsl, exec") == true)
     }
     #expect(throws: HindcastError.self) { try registry.family(named: "exec") }
   }

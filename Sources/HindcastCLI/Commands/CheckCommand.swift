@@ -12,7 +12,7 @@ public struct CheckCommand: ParsableCommand {
     discussion: """
       Pick the task with --task-json (one TaskRecord as JSON), --tasks FILE --task-id ID (a file \
       written by `hindcast tasks generate`), --task-id ID alone for exec (the tasks file), or \
-      --prompt for arith (e.g. 47+85). Exits 0 whether or not the attempt passes; 1 on bad input.
+      --prompt for arith and arith-plain (e.g. 47+85). Exits 0 whether or not the attempt passes; 1 on bad input.
       """)
 
   public init() {}
@@ -56,8 +56,8 @@ public struct CheckCommand: ParsableCommand {
     if taskID != nil && tasks == nil && familyOptions.family != "exec" {
       throw ValidationError("--task-id alone works for exec; for other families add --tasks FILE")
     }
-    if prompt != nil && familyOptions.family != "arith" {
-      throw ValidationError("--prompt only works for arith")
+    if prompt != nil && !["arith", "arith-plain"].contains(familyOptions.family) {
+      throw ValidationError("--prompt only works for arith and arith-plain")
     }
     if [attempt != nil, attemptFile != nil, canonical].filter({ $0 }).count != 1 {
       throw ValidationError("give exactly one of --attempt, --attempt-file, --canonical")

@@ -1,20 +1,32 @@
 import HindcastSupport
 
-/// Multi-digit integer arithmetic solved as a column scratchpad (format: `ArithScratchpad`).
+/// Multi-digit integer arithmetic, solved as a column scratchpad (family `arith`, format:
+/// `ArithScratchpad`) or answered in plain text (family `arith-plain`: the last number in the
+/// reply is the answer, `PlainArithChecker`), with the same problems for both.
 ///
 /// Levels 1...4: the longer operand has level+1 digits (2...5); the other has as many or one
-/// fewer (add, sub) or is a one-digit multiplier 2...9 (mul). The operation is drawn uniformly
+/// fewer (add, sub) or is a one-digit multiplier 2...9 (mul). `arith-plain` also has level 0:
+/// one-digit operands, for models that cannot yet add two-digit numbers in their heads. The operation is drawn uniformly
 /// from `operations` for each task. Pure and deterministic.
 public struct ArithFamily: TaskFamily {
-  public let name = "arith"
-  public let levels = 1...4
+  public let name: String
+  public let levels: ClosedRange<Int>
   public let operations: [ArithOp]
+  public let format: ArithAnswerFormat
 
-  public init(operations: [ArithOp] = ArithOp.allCases) {
+  public init(operations: [ArithOp] = ArithOp.allCases, format: ArithAnswerFormat = .scratchpad) {
     self.operations = operations.isEmpty ? ArithOp.allCases : operations
+    self.format = format
+    name = format == .plain ? "arith-plain" : "arith"
+    levels = format == .plain ? 0...4 : 1...4
   }
 
-  public var critic: any Critic { ArithCritic() }
+  public var critic: any Critic {
+    switch format {
+    case .scratchpad: return ArithCritic()
+    case .plain: return PlainArithCritic()
+    }
+  }
 
   // MARK: - Generation
 
@@ -44,7 +56,7 @@ public struct ArithFamily: TaskFamily {
       return ArithProblem(op: .mul, a: number(digits: longDigits), b: 2 + rng.nextInt(below: 8))
     case .add, .sub:
       var a = number(digits: longDigits)
-      var b = number(digits: longDigits - rng.nextInt(below: 2))
+      var b = number(digits: max(1, longDigits - rng.nextInt(below: 2)))
       if op == .sub && a < b { swap(&a, &b) }
       if op == .add && rng.nextInt(below: 2) == 0 { swap(&a, &b) }
       return ArithProblem(op: op, a: a, b: b)
@@ -64,7 +76,8 @@ public struct ArithFamily: TaskFamily {
     if let level { features.append("level:\(level)") }
     return TaskRecord(
       id: SplitAssignment.id(family: name, key: problem.prompt), family: name, split: split,
-      prompt: problem.prompt, canonical: ArithScratchpad.canonical(problem),
+      prompt: problem.prompt,
+      canonical: format == .plain ? String(problem.result) : ArithScratchpad.canonical(problem),
       payload: .object([
         "op": .string(problem.op.rawValue), "a": .number(Double(problem.a)), "b": .number(Double(problem.b)),
       ]), features: features)
@@ -124,6 +137,7 @@ public struct ArithFamily: TaskFamily {
         passed: false, score: 0, kind: .checkerError, feedback: FeedbackText.bounded(error.message),
         details: ExecutionDetails(message: error.message))
     }
+    if format == .plain { return PlainArithChecker(problem: problem).execute(attempt) }
     let checker = ArithChecker(problem: problem)
     let (finding, correctSteps) = checker.check(Array(attempt.utf8))
     let score = Double(correctSteps) / Double(checker.steps.count + 1)
@@ -169,12 +183,26 @@ public struct ArithFamily: TaskFamily {
     guard case .success(let problem) = self.problem(of: task) else {
       return solution.isEmpty ? "=" : String(solution.dropLast())
     }
+    if format == .plain { return plainFlaw(problem: problem, task: task, rng: &rng) }
     for _ in 0..<16 {
       let candidate = ArithFlaws.draw(problem: problem, canonical: solution, rng: &rng)
       if candidate != solution && !execute(task: task, attempt: candidate).passed { return candidate }
     }
     let canonical = ArithScratchpad.canonical(problem)
     return String(canonical.dropLast())  // always wrong: the answer loses its last digit
+  }
+
+  /// The answer of a flawed scratchpad (a dropped carry, a wrong fact, ...), written plainly.
+  private func plainFlaw(problem: ArithProblem, task: TaskRecord, rng: inout SeededRandom) -> String {
+    let canonical = ArithScratchpad.canonical(problem)
+    for _ in 0..<16 {
+      let scratchpad = ArithFlaws.draw(problem: problem, canonical: canonical, rng: &rng)
+      // A truncated scratchpad has no answer to take: draw again.
+      guard let answer = scratchpad.components(separatedBy: ";=").dropFirst().last else { continue }
+      let candidate = String(answer)
+      if !candidate.isEmpty && !execute(task: task, attempt: candidate).passed { return candidate }
+    }
+    return String(problem.result + 1)  // always wrong
   }
 }
 

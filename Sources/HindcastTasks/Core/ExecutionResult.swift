@@ -61,7 +61,8 @@ public struct ExecutionDetails: Codable, Sendable, Equatable {
   public var got: String?
   /// A short message: the parse or runtime error, the limit that was hit.
   public var message: String?
-  /// exec: where the error is, as the checker phrased it, without the correct value.
+  /// exec: where the error is, as the checker phrased it, without the correct value; arith-plain:
+  /// which digit of the answer is wrong.
   public var location: String?
   /// exec: the checker's own structured details, passed through.
   public var checker: JSONValue?
@@ -146,6 +147,7 @@ public struct ExecutionResult: Codable, Sendable, Equatable {
     case .wrongStep:
       return "step \(details.step ?? 0) is wrong\(written)"
     case .wrongAnswer:
+      if let location = details.location { return location }
       return "the answer is wrong\(written)"
     case .parseError, .runtimeError:
       let name = kind == .parseError ? "parse error" : "runtime error"

@@ -7,7 +7,7 @@ import HindcastSupport
 /// invalid UTF-8 decoded with replacement characters); built-in families are pure and
 /// deterministic. Every generated task's canonical solution passes `execute`.
 public protocol TaskFamily: Sendable {
-  /// The registry name: "arith", "listdsl", "exec".
+  /// The registry name: "arith", "arith-plain", "listdsl", "exec".
   var name: String { get }
   /// Difficulty levels the generator understands (docs/tasks.md says what each means).
   var levels: ClosedRange<Int> { get }
@@ -97,9 +97,15 @@ struct DistinctTaskCollector {
 /// and checker command.
 public struct TaskFamilyRegistry: Sendable {
   /// Every family name, in the order help texts list them.
-  public static let names = ["arith", "listdsl", "exec"]
+  public static let names = ["arith", "arith-plain", "listdsl", "exec"]
 
   private let exec: ExecFamily?
+
+  /// The lowest difficulty level of the family called `name` (0 for arith-plain, else 1),
+  /// known without building the family.
+  public static func lowestLevel(of name: String) -> Int {
+    name == "arith-plain" ? ArithFamily(format: .plain).levels.lowerBound : 1
+  }
 
   /// `exec` is the configured exec family, if the caller has one.
   public init(exec: ExecFamily? = nil) { self.exec = exec }
@@ -109,6 +115,7 @@ public struct TaskFamilyRegistry: Sendable {
   public func family(named name: String) throws -> any TaskFamily {
     switch name {
     case "arith": return ArithFamily()
+    case "arith-plain": return ArithFamily(format: .plain)
     case "listdsl": return ListDSLFamily()
     case "exec":
       guard let exec else {
