@@ -42,6 +42,20 @@ enum ExecFixtures {
     }
   }
 
+  @Test func aChatReplyRunsItsFirstFencedBlockWithOffsetsInTheReply() throws {
+    let task = try family.task(id: "py-add")
+    let right = "Here is the function:\n```python\ndef add(a, b):\n    return a + b\n```\nIt adds."
+    #expect(family.execute(task: task, attempt: right).passed)
+    let reply = "Sure!\n```python\ndef add(a, b):\n    return a / 0\n```\n"
+    let runtime = family.execute(task: task, attempt: reply)
+    #expect(runtime.kind == .runtimeError)
+    // Line 2 of the block: "Sure!\n```python\n" (16 bytes) + "def add(a, b):\n" (15) + 4 spaces.
+    #expect(runtime.errorOffset == 35)
+    #expect(Array(reply.utf8)[35] == UInt8(ascii: "r"))
+    // Prose without a fence is run as code, as before: a syntax error.
+    #expect(family.execute(task: task, attempt: "Here's a function: def add(a,b): return a+b").kind == .parseError)
+  }
+
   @Test func wrongAttemptsGetLocatedFeedback() throws {
     let task = try family.task(id: "py-add")
     let syntax = "def add(a, b):\n    return a +\n"

