@@ -220,6 +220,11 @@ import Testing
     #expect(run.stderr.contains("round 0 is complete through the served policy"))
     // No pretraining (a million steps would not have finished) and no distillation.
     #expect(runner.files(under: "chat/policy").isEmpty)
+    let status = try runner.run(["status", "--run", "chat"])
+    #expect(
+      status.stdout.contains("policy: served by http://127.0.0.1:\(server.port)/v1; trained outside Hindcast")
+    )
+    #expect(!status.stdout.contains("hindcast pretrain"))
 
     let opened = try Run(
       directory: directory + "/chat", specPath: nil, readOnly: true, logger: Logger(label: "test"))

@@ -53,7 +53,8 @@ enum ExecFixtures {
     #expect(runtime.errorOffset == 35)
     #expect(Array(reply.utf8)[35] == UInt8(ascii: "r"))
     // Prose without a fence is run as code, as before: a syntax error.
-    #expect(family.execute(task: task, attempt: "Here's a function: def add(a,b): return a+b").kind == .parseError)
+    #expect(
+      family.execute(task: task, attempt: "Here's a function: def add(a,b): return a+b").kind == .parseError)
   }
 
   @Test func wrongAttemptsGetLocatedFeedback() throws {

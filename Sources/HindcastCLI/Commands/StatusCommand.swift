@@ -16,9 +16,14 @@ struct StatusCommand: ParsableCommand {
     print(
       "run \(run.layout.root)  spec '\(run.spec.name)'  family \(run.spec.tasks.family)  rounds \(run.spec.rounds)"
     )
-    print(
-      "base policy: \(try PolicyStore(run: run).exists(round: 0) ? "done" : "not yet (run `hindcast pretrain`)")"
-    )
+    if run.spec.policy.backend == .openai {
+      let model = run.spec.policy.model.map { " (model '\($0)')" } ?? ""
+      print("policy: served by \(run.spec.policy.baseURL)\(model); trained outside Hindcast")
+    } else {
+      print(
+        "base policy: \(try PolicyStore(run: run).exists(round: 0) ? "done" : "not yet (run `hindcast pretrain`)")"
+      )
+    }
     print("round  stage      shards")
     for status in try inspector.stages() {
       let total = status.total.map(String.init) ?? "?"
