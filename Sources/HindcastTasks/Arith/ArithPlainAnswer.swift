@@ -22,14 +22,13 @@ enum PlainArithFinding: Equatable {
 /// Prose around it is allowed; a real model's "47 + 85 = 132" is right, "47 + 85 = 192" is wrong
 /// in its tens digit.
 struct PlainArithChecker {
-  let problem: ArithProblem
-  let steps: [ArithStep]
-  let answer: String
+  /// The scratchpad checker of the same problem: its steps explain each digit of the answer.
+  let scratchpad: ArithChecker
+  var problem: ArithProblem { scratchpad.problem }
+  var steps: [ArithStep] { scratchpad.steps }
+  var answer: String { scratchpad.answer }
 
-  init(problem: ArithProblem) {
-    self.problem = problem
-    (steps, answer) = ArithScratchpad.write(problem)
-  }
+  init(problem: ArithProblem) { scratchpad = ArithChecker(problem: problem) }
 
   /// The byte range of the last run of ASCII digits, if any.
   static func lastNumber(_ bytes: [UInt8]) -> Range<Int>? {
