@@ -37,3 +37,25 @@ import Testing
     #expect(result.stderr.contains("/nonexistent/ckpt"))
   }
 }
+
+/// Checker scripts reached through a symbolic link from a directory under /tmp (as
+/// `scripts/llm/real_round.sh` links `data/` into its work directory): the sandbox gives the
+/// checker a private /tmp, so the script must be passed by its real path.
+@Suite struct CheckerThroughALinkTests {
+  @Test func aCheckerScriptLinkedFromUnderTmpStillRuns() throws {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .deletingLastPathComponent().deletingLastPathComponent().path
+    let directory = NSTemporaryDirectory() + "hindcast-link-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try FileManager.default.createSymbolicLink(
+      atPath: directory + "/data", withDestinationPath: repository + "/data")
+    let checked = try runHindcast(
+      [
+        "check", "--family", "exec", "--tasks-file", "data/exec/tasks.jsonl", "--checker",
+        "python3 data/exec/check_python.py", "--task-id", "py-add", "--canonical",
+      ], in: directory)
+    #expect(checked.status == 0, "\(checked.stderr)")
+    #expect(checked.stdout.contains("result    pass"), "\(checked.stdout)")
+  }
+}

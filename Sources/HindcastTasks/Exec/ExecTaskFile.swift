@@ -155,7 +155,9 @@ public enum CheckerCommandLine {
 
   /// Resolves `command` for running in a fresh directory: the program becomes an absolute path
   /// (searched in PATH), and arguments that name existing files relative to the current
-  /// directory become absolute. Throws if the program does not exist.
+  /// directory become absolute real paths (symbolic links resolved, so a script reached through a
+  /// link under /tmp stays visible in the sandbox's sealed view, where /tmp is private). Throws
+  /// if the program does not exist.
   public static func resolve(_ command: [String]) throws -> [String] {
     guard let program = command.first else {
       throw HindcastError(.invalidInput, "checker command is empty")
@@ -181,7 +183,7 @@ public enum CheckerCommandLine {
       guard !argument.hasPrefix("/"), !argument.hasPrefix("-"), !argument.isEmpty,
         FileManager.default.fileExists(atPath: directory + "/" + argument)
       else { return argument }
-      return directory + "/" + argument
+      return Sandbox.absolute(argument)
     }
     return [path] + arguments
   }
