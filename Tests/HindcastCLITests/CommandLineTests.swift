@@ -59,3 +59,13 @@ import Testing
     #expect(checked.stdout.contains("result    pass"), "\(checked.stdout)")
   }
 }
+
+@Suite struct CheckPromptTests {
+  @Test func aPromptNeedsAnArithFamily() throws {
+    let plain = try runHindcast(["check", "--family", "arith-plain", "--prompt", "47+85", "--attempt", "122"])
+    #expect(plain.status == 0 && plain.stdout.contains("the tens digit is 3 (4+8+1=13)"), "\(plain.stdout)")
+    let listdsl = try runHindcast(["check", "--family", "listdsl", "--prompt", "47+85", "--canonical"])
+    #expect(listdsl.status == 1)
+    #expect(listdsl.stderr.contains("--prompt only works for arith and arith-plain"), "\(listdsl.stderr)")
+  }
+}

@@ -56,9 +56,6 @@ public struct CheckCommand: ParsableCommand {
     if taskID != nil && tasks == nil && familyOptions.family != "exec" {
       throw ValidationError("--task-id alone works for exec; for other families add --tasks FILE")
     }
-    if prompt != nil && !["arith", "arith-plain"].contains(familyOptions.family) {
-      throw ValidationError("--prompt only works for arith and arith-plain")
-    }
     if [attempt != nil, attemptFile != nil, canonical].filter({ $0 }).count != 1 {
       throw ValidationError("give exactly one of --attempt, --attempt-file, --canonical")
     }
@@ -93,7 +90,14 @@ public struct CheckCommand: ParsableCommand {
           hint: "pass one line of `hindcast tasks generate`")
       }
     }
-    if let prompt, let arith = family as? ArithFamily { return try arith.task(prompt: prompt) }
+    if let prompt {
+      guard let arith = family as? ArithFamily else {
+        throw HindcastError(
+          .invalidInput, "--prompt only works for arith and arith-plain; got --family \(family.name)",
+          hint: "pick a task of this family with --tasks FILE --task-id ID")
+      }
+      return try arith.task(prompt: prompt)
+    }
     if let tasks, let taskID {
       let records = try JSONLines.decode(TaskRecord.self, from: tasks)
       guard let task = records.first(where: { $0.id == taskID }) else {

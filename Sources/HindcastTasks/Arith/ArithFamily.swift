@@ -6,8 +6,8 @@ import HindcastSupport
 ///
 /// Levels 1...4: the longer operand has level+1 digits (2...5); the other has as many or one
 /// fewer (add, sub) or is a one-digit multiplier 2...9 (mul). `arith-plain` also has level 0:
-/// one-digit operands, for models that cannot yet add two-digit numbers in their heads. The operation is drawn uniformly
-/// from `operations` for each task. Pure and deterministic.
+/// one-digit operands, for models that cannot yet add two-digit numbers in their heads. The
+/// operation is drawn uniformly from `operations` for each task. Pure and deterministic.
 public struct ArithFamily: TaskFamily {
   public let name: String
   public let levels: ClosedRange<Int>
@@ -197,9 +197,11 @@ public struct ArithFamily: TaskFamily {
     let canonical = ArithScratchpad.canonical(problem)
     for _ in 0..<16 {
       let scratchpad = ArithFlaws.draw(problem: problem, canonical: canonical, rng: &rng)
-      // A truncated scratchpad has no answer to take: draw again.
-      guard let answer = scratchpad.components(separatedBy: ";=").dropFirst().last else { continue }
-      let candidate = String(answer)
+      // The answer segment follows the last ";="; a scratchpad cut short before it has none.
+      guard let equals = scratchpad.lastIndex(of: "="), equals > scratchpad.startIndex,
+        scratchpad[scratchpad.index(before: equals)] == ";"
+      else { continue }
+      let candidate = String(scratchpad[scratchpad.index(after: equals)...])
       if !candidate.isEmpty && !execute(task: task, attempt: candidate).passed { return candidate }
     }
     return String(problem.result + 1)  // always wrong

@@ -101,10 +101,11 @@ public struct TaskFamilyRegistry: Sendable {
 
   private let exec: ExecFamily?
 
-  /// The lowest difficulty level of the family called `name` (0 for arith-plain, else 1),
-  /// known without building the family.
+  /// The lowest difficulty level of the family called `name`, for checking a spec before the
+  /// family is built: the built-in family's own `levels`, or 1 for exec (its levels come from
+  /// its tasks file) and unknown names (the spec reader rejects those itself).
   public static func lowestLevel(of name: String) -> Int {
-    name == "arith-plain" ? ArithFamily(format: .plain).levels.lowerBound : 1
+    (try? TaskFamilyRegistry().family(named: name))?.levels.lowerBound ?? 1
   }
 
   /// `exec` is the configured exec family, if the caller has one.
