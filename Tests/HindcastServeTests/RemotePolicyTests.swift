@@ -125,12 +125,15 @@ final class FaultInjector: @unchecked Sendable {
   @Test func timeoutsAndRefusedConnectionsAreRetriedThenFail() throws {
     let served = try ServedModel()
     let service = CompletionService(model: served.model, modelName: served.name)
-    let stalling = FaultInjector(failures: 1, status: 500, stallSeconds: 3)
+    // The first request stalls far past the client's timeout; a retry is answered at once. The
+    // timeout leaves room for a loaded machine (with 0.5 s, CI once saw every retry time out
+    // while the full suite ran in parallel).
+    let stalling = FaultInjector(failures: 1, status: 500, stallSeconds: 8)
     let slow = try HTTPServer(port: 0, concurrency: 2, handler: { stalling.handle($0, passTo: service) })
     slow.start()
     defer { slow.stop() }
-    // The first request times out after 0.5 s; the retry succeeds.
-    let remote = try RemoteModel(endpoint: endpoint(slow.port, timeout: 0.5), context: "stage rollout")
+    let remote = try RemoteModel(
+      endpoint: endpoint(slow.port, retries: 4, timeout: 2.5), context: "stage rollout")
     #expect(remote.client.retries >= 1)
 
     // Nothing listens on a stopped server's port: connection refused, retried, then an error.
