@@ -137,13 +137,13 @@ public struct PipelineRunner {
     if run.spec.policy.backend == .openai { return try runServed() }
     try pretrain()
     var summaries: [EvalSummary] = []
-    // The eval of the policy in force: after a rollback that is the restored policy's eval, so a
-    // later round is compared with the policy it really started from.
-    var inForce: EvalSummary?
+    // The evals of the policy in force and of the best one so far: after a rollback the in-force
+    // eval is the restored policy's, so a later round is compared with the policy it started from.
+    var guardState: GuardState?
     for round in 0...run.spec.rounds {
       try stage(.eval, round: round)
       if let summary = try EvalStage.summary(run: run, round: round) {
-        inForce = try guardRound(round, inForce: inForce, current: summary)
+        guardState = try guardRound(round, state: guardState, current: summary)
         summaries.append(summary)
       }
       try RoundGap(run: run, tasks: tasks).recordIfEnabled(round: round)
@@ -173,39 +173,72 @@ public struct PipelineRunner {
     return summaries
   }
 
-  /// Applies the guard to `round` and returns the eval of the policy now in force: `current`, or
-  /// `inForce` when `round`'s policy was rolled back to it. Comparing each round with the policy
-  /// in force (not with the previous eval, which describes a rejected policy after a rollback)
-  /// keeps a run of small losses after a rollback from passing unnoticed.
-  func guardRound(_ round: Int, inForce: EvalSummary?, current: EvalSummary) throws -> EvalSummary {
-    guard let inForce else { return current }
-    return try guardAgainstCollapse(round: round, previous: inForce, current: current) ? inForce : current
+  /// What the collapse guard knows after a round: the eval of the policy in force and of the
+  /// best policy in force so far (validation greedy pass@1, ties to the earlier round), with the
+  /// round whose checkpoint holds the best one.
+  struct GuardState: Sendable {
+    var inForce: EvalSummary
+    var best: EvalSummary
+    var bestRound: Int
+
+    init(inForce: EvalSummary, best: EvalSummary, bestRound: Int) {
+      self.inForce = inForce
+      self.best = best
+      self.bestRound = bestRound
+    }
+
+    /// The state before any comparison: `round`'s policy is both in force and the best.
+    init(first: EvalSummary, round: Int) { self.init(inForce: first, best: first, bestRound: round) }
+  }
+
+  /// Applies the guard to `round` and returns its state afterwards. With `guard.reference =
+  /// "previous"` the new policy is compared with the policy in force and a rollback restores the
+  /// previous round's checkpoint (which holds that policy); with `"best"` it is compared with the
+  /// best policy in force so far, which a rollback restores. Comparing with the policy in force
+  /// (not with the previous eval, which describes a rejected policy after a rollback) keeps a run
+  /// of small losses after a rollback from passing unnoticed.
+  func guardRound(_ round: Int, state: GuardState?, current: EvalSummary) throws -> GuardState {
+    guard let state else { return GuardState(first: current, round: round) }
+    let best = run.spec.guardReference == .best
+    let reference = best ? state.best : state.inForce
+    let source = best ? state.bestRound : round - 1
+    if try guardAgainstCollapse(round: round, previous: reference, current: current, restoring: source) {
+      return GuardState(inForce: reference, best: state.best, bestRound: state.bestRound)
+    }
+    let improved = current.validation.greedyPass1 > state.best.validation.greedyPass1
+    return GuardState(
+      inForce: current, best: improved ? current : state.best, bestRound: improved ? round : state.bestRound)
   }
 
   /// The collapse guard: when the policy that starts `round` (just distilled) is worse on
-  /// **validation** greedy pass@1 than the previous one by more than `guard.rollback_margin`, it is
-  /// replaced by the previous round's policy (with its EMA teacher and memory snapshot pointer, see
-  /// `restoreWholeRound`), and the rollback is recorded in the manifest and metrics. The
-  /// eval of `round` keeps describing the rejected policy. Idempotent, so resuming repeats it
-  /// exactly. Returns whether `round`'s policy is (now or already) rolled back.
+  /// **validation** greedy pass@1 than `previous` by more than `guard.rollback_margin`, it is
+  /// replaced by the policy of round `source` (default: the previous round), with its EMA teacher
+  /// and memory snapshot pointer (`restoreWholeRound`), and the rollback is recorded in the
+  /// manifest and metrics. The eval of `round` keeps describing the rejected policy. Idempotent,
+  /// so resuming repeats it exactly. Returns whether `round`'s policy is (now or already) rolled
+  /// back.
   @discardableResult
-  func guardAgainstCollapse(round: Int, previous: EvalSummary, current: EvalSummary) throws -> Bool {
+  func guardAgainstCollapse(
+    round: Int, previous: EvalSummary, current: EvalSummary, restoring source: Int? = nil
+  ) throws -> Bool {
     // Decided on validation only: the test split is reported, never used to choose.
     let before = previous.validation.greedyPass1
     let after = current.validation.greedyPass1
     guard before - after > run.spec.rollbackMargin else { return false }
     if try run.manifest().rollbacks.contains(round) { return true }
-    try restoreWholeRound(round)
+    let source = source ?? round - 1
+    try restoreWholeRound(round, from: source)
     var event = MetricsEvent(stage: "guard", round: round, worker: run.worker.index)
     event.values = [
       "rolled_back": 1, "previous_validation_greedy_pass1": before, "validation_greedy_pass1": after,
+      "restored_round": Double(source),
     ]
     try run.record(event)
     run.reporter.notice(
       String(
         format:
           "guard: round %d policy fell from %.1f%% to %.1f%% validation greedy pass@1; rolled back to round %d's policy",
-        round, 100 * before, 100 * after, round - 1))
+        round, 100 * before, 100 * after, source))
     return true
   }
 

@@ -12,6 +12,14 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     /// greedy pass@1 beat the snapshot's (CGTR-style refresh on improvement; `TeacherSnapshot`).
     case best
   }
+  /// What the collapse guard compares a newly distilled policy with (`guard.reference`).
+  public enum GuardReference: String, Codable, CaseIterable, Sendable {
+    /// The policy the round started from (the previous round's, or the one a rollback restored).
+    case previous
+    /// The best policy in force so far on validation greedy pass@1: a slow slide in steps each
+    /// within the margin is caught once it adds up to more than the margin.
+    case best
+  }
   public enum PositionMask: String, Codable, CaseIterable, Sendable {
     case upToFirstError = "up-to-first-error", all
   }
@@ -209,6 +217,9 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   /// than this below the previous round's, the new policy is replaced by the previous one.
   /// 1 disables the guard.
   public var rollbackMargin: Double = 0.1
+  /// What the guard measures the drop from, and restores on a rollback: the policy in force
+  /// (`previous`) or the best policy in force so far (`best`).
+  public var guardReference: GuardReference = .previous
   public var name: String = "pipeline"
   public var seed: UInt64 = 1
   public var rounds: Int = 3
@@ -244,6 +255,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     s.rounds = try r.int("rounds", default: 3, in: 0...1000)
     s.basePolicy = try r.string("base.policy", default: nil)
     s.rollbackMargin = try r.double("guard.rollback_margin", default: 0.1, in: 0...1)
+    s.guardReference = try r.choice("guard.reference", default: GuardReference.previous)
 
     let preset = try r.string("model.preset", default: "small") ?? "small"
     guard let base = ModelConfig.presets[preset] else {

@@ -72,6 +72,7 @@ import Testing
     "distill.persist_moments": ["\"no\""],
     "distill.divergence": ["\"kl\""],
     "distill.teacher": ["\"moving\""],
+    "guard.reference": ["\"worst\"", "1"],
     "distill.positions": ["\"some\""],
     "distill.lr": ["0", "1.5"],
     "distill.steps": ["-1"],
