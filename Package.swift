@@ -94,7 +94,8 @@ let package = Package(
         "HindcastSupport", "HindcastMemory", "HindcastRemote", "HindcastServe",
         .product(name: "Logging", package: "swift-log"),
       ]),
-    .testTarget(name: "HindcastCLITests", dependencies: ["HindcastCLI", "HindcastKernels"]),
+    .testTarget(
+      name: "HindcastCLITests", dependencies: ["HindcastCLI", "HindcastKernels", "HindcastPipeline"]),
     .testTarget(
       name: "HindcastServeTests",
       dependencies: [

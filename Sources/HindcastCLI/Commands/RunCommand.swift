@@ -30,15 +30,18 @@ struct RunCommand: ParsableCommand {
     print(
       EvalTable.render(
         summaries, title: "pass rate by round (\(run.spec.tasks.family), \(directory))",
-        rolledBack: Set(try run.manifest().rollbacks)))
+        rolledBack: Set(try run.manifest().rollbacks), reference: run.spec.guardReference))
   }
 }
 
 /// A compact text table of eval summaries.
 enum EvalTable {
-  /// `rolledBack`: rounds whose policy the collapse guard replaced by the one before; their rows
-  /// are marked, and the final figure is that of the last policy kept.
-  static func render(_ summaries: [EvalSummary], title: String, rolledBack: Set<Int> = []) -> String {
+  /// `rolledBack`: rounds whose policy the collapse guard replaced by an earlier one; their rows
+  /// are marked, and the final figure is that of the policy in force at the end (`inForce`).
+  static func render(
+    _ summaries: [EvalSummary], title: String, rolledBack: Set<Int> = [],
+    reference: PipelineSpec.GuardReference = .previous
+  ) -> String {
     var lines = [
       title,
       "       validation (chosen on)   test (reported)",
@@ -57,8 +60,9 @@ enum EvalTable {
         "validation: \(first.validation.tasks) tasks; test: \(first.tasks) tasks, sampled pass@1 and "
           + "pass@\(first.samples) on the first \(first.sampledTasks)")
     }
-    let kept = summaries.filter { !rolledBack.contains($0.round) }
-    if let first = summaries.first, let last = kept.last, summaries.count > 1 {
+    if let first = summaries.first,
+      let last = inForce(summaries, rolledBack: rolledBack, reference: reference), summaries.count > 1
+    {
       let delta = 100 * (last.greedyPass1 - first.greedyPass1)
       lines.append(
         String(
@@ -68,5 +72,24 @@ enum EvalTable {
         ))
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// The eval of the policy in force after the last round, replaying the guard's choices: a
+  /// rolled-back round leaves the previous policy in force (`previous`) or restores the best kept
+  /// one so far on validation greedy pass@1, ties to the earlier (`best`).
+  static func inForce(
+    _ summaries: [EvalSummary], rolledBack: Set<Int>, reference: PipelineSpec.GuardReference
+  ) -> EvalSummary? {
+    var inForce: EvalSummary?
+    var best: EvalSummary?
+    for summary in summaries {
+      if rolledBack.contains(summary.round) {
+        if reference == .best { inForce = best }
+        continue
+      }
+      inForce = summary
+      if best.map({ summary.validation.greedyPass1 > $0.validation.greedyPass1 }) ?? true { best = summary }
+    }
+    return inForce
   }
 }
