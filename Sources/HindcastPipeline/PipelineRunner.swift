@@ -173,41 +173,19 @@ public struct PipelineRunner {
     return summaries
   }
 
-  /// What the collapse guard knows after a round: the eval of the policy in force and of the
-  /// best policy in force so far (validation greedy pass@1, ties to the earlier round), with the
-  /// round whose checkpoint holds the best one.
-  struct GuardState: Sendable {
-    var inForce: EvalSummary
-    var best: EvalSummary
-    var bestRound: Int
-
-    init(inForce: EvalSummary, best: EvalSummary, bestRound: Int) {
-      self.inForce = inForce
-      self.best = best
-      self.bestRound = bestRound
-    }
-
-    /// The state before any comparison: `round`'s policy is both in force and the best.
-    init(first: EvalSummary, round: Int) { self.init(inForce: first, best: first, bestRound: round) }
-  }
-
-  /// Applies the guard to `round` and returns its state afterwards. With `guard.reference =
-  /// "previous"` the new policy is compared with the policy in force and a rollback restores the
-  /// previous round's checkpoint (which holds that policy); with `"best"` it is compared with the
-  /// best policy in force so far, which a rollback restores. Comparing with the policy in force
-  /// (not with the previous eval, which describes a rejected policy after a rollback) keeps a run
-  /// of small losses after a rollback from passing unnoticed.
+  /// Applies the guard to `round` and returns its state afterwards (`GuardState`). With
+  /// `guard.reference = "previous"` the new policy is compared with the policy in force and a
+  /// rollback restores the previous round's checkpoint (which holds that policy); with `"best"` it
+  /// is compared with the best policy in force so far, which a rollback restores. Comparing with
+  /// the policy in force (not with the previous eval, which describes a rejected policy after a
+  /// rollback) keeps a run of small losses after a rollback from passing unnoticed.
   func guardRound(_ round: Int, state: GuardState?, current: EvalSummary) throws -> GuardState {
     guard let state else { return GuardState(first: current, round: round) }
-    let best = run.spec.guardReference == .best
-    let reference = best ? state.best : state.inForce
-    let source = best ? state.bestRound : round - 1
-    if try guardAgainstCollapse(round: round, previous: reference, current: current, restoring: source) {
-      return GuardState(inForce: reference, best: state.best, bestRound: state.bestRound)
-    }
-    let improved = current.validation.greedyPass1 > state.best.validation.greedyPass1
-    return GuardState(
-      inForce: current, best: improved ? current : state.best, bestRound: improved ? round : state.bestRound)
+    let reference = run.spec.guardReference
+    let (eval, source) = state.reference(at: round, reference)
+    let rolledBack = try guardAgainstCollapse(
+      round: round, previous: eval, current: current, restoring: source)
+    return state.after(round: round, current: current, rolledBack: rolledBack, reference: reference)
   }
 
   /// The collapse guard: when the policy that starts `round` (just distilled) is worse on

@@ -214,8 +214,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
   /// directory.
   public var basePolicy: String?
   /// Guard against collapse: when validation greedy pass@1 of a round's new policy falls more
-  /// than this below the previous round's, the new policy is replaced by the previous one.
-  /// 1 disables the guard.
+  /// than this below the reference policy's (`guardReference`), the new policy is replaced by
+  /// that one. 1 disables the guard.
   public var rollbackMargin: Double = 0.1
   /// What the guard measures the drop from, and restores on a rollback: the policy in force
   /// (`previous`) or the best policy in force so far (`best`).

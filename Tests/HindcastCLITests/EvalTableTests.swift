@@ -21,15 +21,15 @@ import Testing
       summary(0, validation: 0.28, test: 0.367), summary(1, validation: 0.31, test: 0.380),
       summary(2, validation: 0.27, test: 0.350), summary(3, validation: 0.20, test: 0.300),
     ]
-    let previous = EvalTable.inForce(evals, rolledBack: [3], reference: .previous)
+    let previous = GuardState.replay(evals, rolledBack: [3], reference: .previous)?.inForce
     #expect(previous?.round == 2)
-    let best = EvalTable.inForce(evals, rolledBack: [3], reference: .best)
+    let best = GuardState.replay(evals, rolledBack: [3], reference: .best)?.inForce
     #expect(best?.round == 1)
     let text = EvalTable.render(evals, title: "t", rolledBack: [3], reference: .best)
     #expect(text.contains("base 36.7% -> final 38.0% (+1.3 points)"))
     #expect(text.contains("the policy of round 1, kept by the guard"))
     #expect(text.contains("rolled back (guard, on validation)"))
     // Nothing rolled back: the last round is final under either reference.
-    #expect(EvalTable.inForce(evals, rolledBack: [], reference: .best)?.round == 3)
+    #expect(GuardState.replay(evals, rolledBack: [], reference: .best)?.inForce.round == 3)
   }
 }

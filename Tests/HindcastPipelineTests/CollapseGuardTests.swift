@@ -93,10 +93,15 @@ import Testing
         try store.save(policy, round: round)
         policies.append(policy.parameters)
       }
-      var state: PipelineRunner.GuardState?
+      var state: GuardState?
       for (round, greedy) in slide.enumerated() {
         state = try runner.guardRound(round, state: state, current: summary(round, greedy))
       }
+      // A report replaying the recorded rollbacks reaches the same state as the running guard.
+      let replayed = GuardState.replay(
+        slide.enumerated().map { summary($0.offset, $0.element) },
+        rolledBack: Set(try run.manifest().rollbacks), reference: run.spec.guardReference)
+      #expect(replayed == state)
       if reference == "previous" {
         #expect(try run.manifest().rollbacks.isEmpty, "no single step loses more than 5 points")
         #expect(state?.inForce.validation.greedyPass1 == 0.35)

@@ -37,7 +37,7 @@ struct RunCommand: ParsableCommand {
 /// A compact text table of eval summaries.
 enum EvalTable {
   /// `rolledBack`: rounds whose policy the collapse guard replaced by an earlier one; their rows
-  /// are marked, and the final figure is that of the policy in force at the end (`inForce`).
+  /// are marked, and the final figure is that of the policy in force at the end (`GuardState.replay`).
   static func render(
     _ summaries: [EvalSummary], title: String, rolledBack: Set<Int> = [],
     reference: PipelineSpec.GuardReference = .previous
@@ -61,7 +61,8 @@ enum EvalTable {
           + "pass@\(first.samples) on the first \(first.sampledTasks)")
     }
     if let first = summaries.first,
-      let last = inForce(summaries, rolledBack: rolledBack, reference: reference), summaries.count > 1
+      let last = GuardState.replay(summaries, rolledBack: rolledBack, reference: reference)?.inForce,
+      summaries.count > 1
     {
       let delta = 100 * (last.greedyPass1 - first.greedyPass1)
       lines.append(
@@ -72,24 +73,5 @@ enum EvalTable {
         ))
     }
     return lines.joined(separator: "\n")
-  }
-
-  /// The eval of the policy in force after the last round, replaying the guard's choices: a
-  /// rolled-back round leaves the previous policy in force (`previous`) or restores the best kept
-  /// one so far on validation greedy pass@1, ties to the earlier (`best`).
-  static func inForce(
-    _ summaries: [EvalSummary], rolledBack: Set<Int>, reference: PipelineSpec.GuardReference
-  ) -> EvalSummary? {
-    var inForce: EvalSummary?
-    var best: EvalSummary?
-    for summary in summaries {
-      if rolledBack.contains(summary.round) {
-        if reference == .best { inForce = best }
-        continue
-      }
-      inForce = summary
-      if best.map({ summary.validation.greedyPass1 > $0.validation.greedyPass1 }) ?? true { best = summary }
-    }
-    return inForce
   }
 }
